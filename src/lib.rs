@@ -1,1 +1,29 @@
+//! scopegate: an authorization gateway in front of an HTTP API.
+//!
+//! # Layout: a request's path through the modules
+//!
+//! ```text
+//! config ──► policy (raw → compile → Policy) ──────────────┐
+//!                                                           ▼
+//! request ─► normalize ─► Policy::lookup ─► auth ─► decide ─► proxy::forward ─► upstream
+//!               (400)        (403/405)      (401)   (403)        (502/504)
+//!                                 every refusal is rendered by `respond`
+//! ```
+//!
+//! - [`config`]: the gateway config file (listen address, upstream, auth, limits).
+//! - [`policy`]: the policy file, parsed (`raw`), validated and compiled (`compile`)
+//!   into the immutable [`policy::Policy`] that requests are decided on.
+//! - [`normalize`]: request path → canonical path, or a reason to refuse. Pure.
+//! - [`auth`]: credentials (JWT bearer tokens, API keys) → [`auth::Principal`].
+//! - [`decide`]: `Policy` + looked-up route + principal → [`decide::Decision`]. Pure, no I/O.
+//! - [`proxy`]: the hyper service running the steps above and streaming to the upstream.
+//! - [`respond`]: every refusal and upstream failure → status, JSON body, headers.
+//! - [`tooling`]: the demo, `explain`, `check`, `token` and the echo upstream.
+#![forbid(unsafe_code)]
 
+pub mod auth;
+pub mod decide;
+pub mod normalize;
+pub mod policy;
+pub mod tooling;
+pub mod yaml;

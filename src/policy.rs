@@ -1,0 +1,246 @@
+//! The compiled policy: plain runtime types that the decision reads on the hot path.
+//!
+//! A policy file goes `raw` (serde) → `compile` (validation, template expansion,
+//! inheritance) → [`Policy`]. Nothing here parses or allocates per request; route labels
+//! are `Arc<str>` fixed at compile time so metrics never format a label per request.
+
+mod compile;
+pub mod raw;
+pub mod scope;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use http::{HeaderValue, Method};
+
+use crate::yaml::Located;
+pub use raw::{Mode, Unmatched};
+
+/// Index of a role in [`Policy::roles`].
+pub type RoleId = usize;
+
+/// A policy that failed to load: every problem found, each `file:line:col: message`.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{}", join(.0))]
+    Invalid(Vec<Located>),
+}
+
+fn join(errors: &[Located]) -> String {
+    let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+    lines.join("\n")
+}
+
+/// A compiled, validated policy. Immutable: a reload builds a new one.
+#[derive(Debug)]
+pub struct Policy {
+    pub mode: Mode,
+    pub unmatched: Unmatched,
+    /// Lower-case hex SHA-256 of the file's bytes: what `/v1/policy` calls the version.
+    pub version: String,
+    pub file: PathBuf,
+    router: matchit::Router<usize>,
+    paths: Vec<PathEntry>,
+    routes: Vec<Route>,
+    roles: Vec<Role>,
+    role_ids: HashMap<Box<str>, RoleId>,
+    default_role: Option<RoleId>,
+    catalog: Option<BTreeMap<String, String>>,
+    known_scopes: Vec<Box<str>>,
+}
+
+/// All routes written for one path pattern, by method.
+#[derive(Debug)]
+pub struct PathEntry {
+    pub pattern: Arc<str>,
+    pub rules: Vec<MethodRule>,
+    /// The `Allow` header for a 405 on this path.
+    pub allow: HeaderValue,
+}
+
+/// What one method on one path requires.
+#[derive(Debug)]
+pub struct MethodRule {
+    pub method: Method,
+    /// Index into the policy's routes.
+    pub route: usize,
+    /// All of these (`scopes`), templates already expanded for this method.
+    pub all: Vec<Box<str>>,
+    /// Any one group, all of the group (`any_scopes`); empty means no such requirement.
+    pub any: Vec<Vec<Box<str>>>,
+}
+
+/// A route's method-independent parts.
+#[derive(Debug)]
+pub struct Route {
+    /// Position in the file's `routes` list, for messages and traces.
+    pub index: usize,
+    pub pattern: Arc<str>,
+    pub public: bool,
+    pub mode: Option<Mode>,
+    /// Role gate: the caller must hold one of these (directly or through `inherits`).
+    pub roles: Vec<RoleId>,
+    pub require: Vec<Constraint>,
+    pub bypass_roles: Vec<RoleId>,
+}
+
+/// `require: {param: {in: [...]}}`: the path value must be listed in one of the sources.
+#[derive(Debug)]
+pub struct Constraint {
+    pub param: Box<str>,
+    pub sources: Vec<Source>,
+    /// `equals` (one source, no `*` wildcard) rather than `in`.
+    pub exact: bool,
+}
+
+/// Where a constraint looks for allowed values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// `role:<attribute>`: the union of the caller's roles' attribute lists.
+    RoleAttribute(Box<str>),
+    /// `claim:<dotted.path>`: a claim of the verified token (string or array).
+    Claim(Box<str>),
+}
+
+/// A compiled role: its rights after inheritance and deny.
+#[derive(Debug)]
+pub struct Role {
+    pub name: Box<str>,
+    pub inherits: Vec<Box<str>>,
+    pub own_scopes: Vec<Box<str>>,
+    pub deny: Vec<Box<str>>,
+    /// Rights as (allowed pattern, patterns denied on the way down the inheritance chain).
+    terms: Vec<Term>,
+    /// This role and every role it inherits from, transitively.
+    pub is_a: Vec<RoleId>,
+    /// Own attributes merged with inherited ones (lists appended, duplicates removed).
+    pub attributes: BTreeMap<String, Vec<String>>,
+}
+
+#[derive(Debug, Clone)]
+struct Term {
+    allow: Box<str>,
+    deny: Vec<Box<str>>,
+}
+
+impl Role {
+    /// True when this role's rights include `scope`.
+    pub fn holds(&self, scope: &str) -> bool {
+        self.terms.iter().any(|t| {
+            scope::covers(&t.allow, scope) && !t.deny.iter().any(|d| scope::covers(d, scope))
+        })
+    }
+}
+
+/// The result of finding a path and method in the policy (step 2).
+#[derive(Debug)]
+pub enum Lookup<'p, 'a> {
+    Matched {
+        entry: &'p PathEntry,
+        rule: &'p MethodRule,
+        route: &'p Route,
+        params: matchit::Params<'p, 'a>,
+    },
+    MethodNotAllowed(&'p PathEntry),
+    NoRoute,
+}
+
+impl Policy {
+    /// Reads, validates and compiles a policy file.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let bytes = std::fs::read(path).map_err(|source| PolicyError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Policy::from_bytes(path, &bytes)
+    }
+
+    /// Validates and compiles policy text; `path` names the file in messages.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Policy, PolicyError> {
+        compile::compile(path, bytes).map_err(PolicyError::Invalid)
+    }
+
+    /// Step 2: the route for a normalized path and a method.
+    pub fn lookup<'p, 'a>(&'p self, method: &Method, path: &'a str) -> Lookup<'p, 'a> {
+        let Ok(found) = self.router.at(path) else {
+            return Lookup::NoRoute;
+        };
+        let entry = &self.paths[*found.value];
+        match entry.rules.iter().find(|r| r.method == *method) {
+            Some(rule) => Lookup::Matched {
+                entry,
+                rule,
+                route: &self.routes[rule.route],
+                params: found.params,
+            },
+            None => Lookup::MethodNotAllowed(entry),
+        }
+    }
+
+    /// The role of that name, if the policy defines it.
+    pub fn role(&self, name: &str) -> Option<&Role> {
+        self.role_ids.get(name).map(|&id| &self.roles[id])
+    }
+
+    /// The id of the role of that name.
+    pub fn role_id(&self, name: &str) -> Option<RoleId> {
+        self.role_ids.get(name).copied()
+    }
+
+    /// All roles, in name order.
+    pub fn roles(&self) -> &[Role] {
+        &self.roles
+    }
+
+    /// True when the policy defines roles; without them every scope is granted.
+    pub fn has_roles(&self) -> bool {
+        !self.roles.is_empty()
+    }
+
+    /// The role of a caller whose credential names none.
+    pub fn default_role(&self) -> Option<&Role> {
+        self.default_role.map(|id| &self.roles[id])
+    }
+
+    /// The scope catalog, when the policy has one.
+    pub fn catalog(&self) -> Option<&BTreeMap<String, String>> {
+        self.catalog.as_ref()
+    }
+
+    /// Every scope the policy knows, sorted: the catalog, or else every scope a route
+    /// requires or a role names literally.
+    pub fn known_scopes(&self) -> &[Box<str>] {
+        &self.known_scopes
+    }
+
+    /// Number of routes as written in the file.
+    pub fn route_count(&self) -> usize {
+        self.routes.len()
+    }
+
+    /// The effective rights of one role, sorted: the known scopes it holds, plus its own
+    /// wildcard patterns when the policy has no catalog to expand them over.
+    pub fn role_scopes(&self, role: &Role) -> Vec<String> {
+        let mut held: Vec<String> = self
+            .known_scopes
+            .iter()
+            .filter(|s| role.holds(s))
+            .map(|s| s.to_string())
+            .collect();
+        if self.catalog.is_none() {
+            for t in &role.terms {
+                if scope::is_wildcard(&t.allow) && !held.iter().any(|h| **h == *t.allow) {
+                    held.push(t.allow.to_string());
+                }
+            }
+            held.sort();
+        }
+        held
+    }
+}

@@ -21,9 +21,13 @@
 //! - [`tooling`]: the demo, `explain`, `check`, `token` and the echo upstream.
 #![forbid(unsafe_code)]
 
+pub mod app;
 pub mod auth;
+pub mod config;
 pub mod decide;
 pub mod normalize;
 pub mod policy;
+pub mod proxy;
+pub mod respond;
 pub mod tooling;
 pub mod yaml;

@@ -1,2 +1,5 @@
-//! Tools around the gateway: the echo upstream used by the demo and the tests.
+//! Tools around the gateway: the demo, policy tests, development tokens, and the echo
+//! upstream the demo and the integration tests put behind the gateway.
 pub mod echo;
+pub mod policy_test;
+pub mod token;

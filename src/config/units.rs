@@ -47,7 +47,8 @@ pub fn parse_size(text: &str) -> Result<usize, UnitError> {
         "MiB" | "MB" | "M" => 1024 * 1024,
         _ => return Err(UnitError::Size(text.into())),
     };
-    n.checked_mul(mult).ok_or_else(|| UnitError::Size(text.into()))
+    n.checked_mul(mult)
+        .ok_or_else(|| UnitError::Size(text.into()))
 }
 
 /// `#[serde(deserialize_with = "units::duration")]`: a duration from a string or a number of seconds.

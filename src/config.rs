@@ -1,0 +1,307 @@
+//! The gateway config file (`scopegate.yaml`): serde types, defaults, loading.
+//!
+//! Read once at start (restart to change it); only the policy, API-key and TLS files it
+//! names are watched. Relative paths are resolved against the config file's directory.
+
+pub mod auth;
+pub mod units;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::yaml::{self, Located, Pos};
+
+/// A config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Invalid(#[from] Located),
+}
+
+/// The whole gateway config.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    #[serde(default)]
+    pub tls: Option<TlsConfig>,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    pub upstream: UpstreamConfig,
+    #[serde(default)]
+    pub auth: auth::AuthConfig,
+    pub policy: PathBuf,
+    #[serde(default)]
+    pub identity_headers: IdentityHeaders,
+    #[serde(default)]
+    pub forwarded: ForwardedConfig,
+    #[serde(default)]
+    pub paths: PathsConfig,
+    #[serde(default)]
+    pub limits: Limits,
+    /// Where the file was read from; relative paths above are already resolved against it.
+    #[serde(skip)]
+    pub source: PathBuf,
+}
+
+/// HTTPS on the public listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    #[serde(default)]
+    pub client_ca: Option<PathBuf>,
+}
+
+/// The admin listener (metrics, health, `/v1/*`), never on the public port.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    #[serde(default = "default_admin_listen")]
+    pub listen: SocketAddr,
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        AdminConfig {
+            listen: default_admin_listen(),
+        }
+    }
+}
+
+/// The API behind the gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpstreamConfig {
+    pub url: String,
+    #[serde(default)]
+    pub ca: Option<PathBuf>,
+    #[serde(
+        default = "default_connect_timeout",
+        deserialize_with = "units::duration"
+    )]
+    pub connect_timeout: Duration,
+    #[serde(
+        default = "default_upstream_timeout",
+        deserialize_with = "units::duration"
+    )]
+    pub timeout: Duration,
+    #[serde(default)]
+    pub http2: bool,
+}
+
+/// Names of the headers that carry the caller's identity upstream.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityHeaders {
+    #[serde(default = "default_subject_header")]
+    pub subject: String,
+    #[serde(default = "default_roles_header")]
+    pub roles: String,
+    #[serde(default = "default_scopes_header")]
+    pub scopes: String,
+}
+
+impl Default for IdentityHeaders {
+    fn default() -> Self {
+        IdentityHeaders {
+            subject: default_subject_header(),
+            roles: default_roles_header(),
+            scopes: default_scopes_header(),
+        }
+    }
+}
+
+/// Which peers' `X-Forwarded-*` headers are believed.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardedConfig {
+    #[serde(default)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+}
+
+/// Path handling switches.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PathsConfig {
+    #[serde(default)]
+    pub allow_semicolons: bool,
+}
+
+/// Resource limits on the public listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Limits {
+    #[serde(
+        default = "default_header_read_timeout",
+        deserialize_with = "units::duration"
+    )]
+    pub header_read_timeout: Duration,
+    #[serde(default = "default_max_header_bytes", deserialize_with = "units::size")]
+    pub max_header_bytes: usize,
+    #[serde(default = "default_max_token_bytes", deserialize_with = "units::size")]
+    pub max_token_bytes: usize,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
+    #[serde(
+        default = "default_shutdown_grace",
+        deserialize_with = "units::duration"
+    )]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            header_read_timeout: default_header_read_timeout(),
+            max_header_bytes: default_max_header_bytes(),
+            max_token_bytes: default_max_token_bytes(),
+            max_connections: default_max_connections(),
+            shutdown_grace: default_shutdown_grace(),
+        }
+    }
+}
+
+fn default_listen() -> SocketAddr {
+    SocketAddr::from(([0, 0, 0, 0], 8080))
+}
+fn default_admin_listen() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 9901))
+}
+fn default_connect_timeout() -> Duration {
+    Duration::from_secs(2)
+}
+fn default_upstream_timeout() -> Duration {
+    Duration::from_secs(30)
+}
+fn default_subject_header() -> String {
+    "X-Auth-Subject".into()
+}
+fn default_roles_header() -> String {
+    "X-Auth-Roles".into()
+}
+fn default_scopes_header() -> String {
+    "X-Auth-Scopes".into()
+}
+fn default_header_read_timeout() -> Duration {
+    Duration::from_secs(10)
+}
+fn default_max_header_bytes() -> usize {
+    16 * 1024
+}
+fn default_max_token_bytes() -> usize {
+    8 * 1024
+}
+fn default_max_connections() -> usize {
+    10_000
+}
+fn default_shutdown_grace() -> Duration {
+    Duration::from_secs(30)
+}
+
+impl Config {
+    /// Reads a config file and resolves its relative paths against its directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Config::from_str(path, &text)
+    }
+
+    /// Parses config text; `path` locates it (messages, relative paths).
+    pub fn from_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
+        let mut config: Config = yaml::from_str(path, text)?;
+        config.source = path.to_path_buf();
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.resolve_paths(base);
+        config.check(path)?;
+        Ok(config)
+    }
+
+    /// The directory relative paths were resolved against.
+    pub fn base_dir(&self) -> &Path {
+        self.source.parent().unwrap_or(Path::new("."))
+    }
+
+    fn resolve_paths(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.policy);
+        if let Some(tls) = &mut self.tls {
+            fix(&mut tls.cert);
+            fix(&mut tls.key);
+            if let Some(ca) = &mut tls.client_ca {
+                fix(ca);
+            }
+        }
+        if let Some(ca) = &mut self.upstream.ca {
+            fix(ca);
+        }
+        self.auth.resolve_paths(base);
+    }
+
+    /// Checks what serde cannot: values that parse but cannot work.
+    fn check(&self, path: &Path) -> Result<(), Located> {
+        let bad = |m: String| Located::new(path, Pos::default(), m);
+        let url: http::Uri = self
+            .upstream
+            .url
+            .parse()
+            .map_err(|e| bad(format!("upstream.url `{}`: {e}", self.upstream.url)))?;
+        match url.scheme_str() {
+            Some("http") => {}
+            Some("https") => {
+                return Err(bad(
+                    "upstream.url: https upstreams are not supported yet".into()
+                ));
+            }
+            _ => {
+                return Err(bad(format!(
+                    "upstream.url `{}` must be http://host:port",
+                    self.upstream.url
+                )));
+            }
+        }
+        if url.authority().is_none() {
+            return Err(bad(format!(
+                "upstream.url `{}` has no host",
+                self.upstream.url
+            )));
+        }
+        if self.tls.is_some() {
+            return Err(bad("tls: TLS on the listener is not supported yet".into()));
+        }
+        for (name, value) in [
+            ("subject", &self.identity_headers.subject),
+            ("roles", &self.identity_headers.roles),
+            ("scopes", &self.identity_headers.scopes),
+        ] {
+            http::HeaderName::from_bytes(value.as_bytes()).map_err(|_| {
+                bad(format!(
+                    "identity_headers.{name}: `{value}` is not a header name"
+                ))
+            })?;
+        }
+        if self.limits.max_header_bytes < 1024 {
+            return Err(bad("limits.max_header_bytes must be at least 1KiB".into()));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,56 @@
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+
+#[test]
+fn a_minimal_config_gets_the_documented_defaults() {
+    let c = Config::from_str(
+        Path::new("/etc/sg/scopegate.yaml"),
+        "upstream: { url: http://127.0.0.1:3000 }\npolicy: p.yaml\n",
+    )
+    .unwrap();
+    assert_eq!(c.listen.port(), 8080);
+    assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9901");
+    assert_eq!(c.policy, Path::new("/etc/sg/p.yaml"));
+    assert_eq!(c.limits.max_header_bytes, 16 * 1024);
+    assert_eq!(c.limits.header_read_timeout, Duration::from_secs(10));
+    assert_eq!(c.upstream.timeout, Duration::from_secs(30));
+    assert_eq!(c.identity_headers.scopes, "X-Auth-Scopes");
+}
+
+#[test]
+fn units_and_cidrs_parse() {
+    let text = "upstream: { url: http://127.0.0.1:3000, timeout: 500ms, connect_timeout: 1s }\npolicy: /p.yaml\nlimits: { max_header_bytes: 32KiB, max_token_bytes: 4096 }\nforwarded: { trusted_proxies: [10.0.0.0/8, \"::1/128\"] }\n";
+    let c = Config::from_str(Path::new("c.yaml"), text).unwrap();
+    assert_eq!(c.upstream.timeout, Duration::from_millis(500));
+    assert_eq!(c.limits.max_header_bytes, 32 * 1024);
+    assert_eq!(c.limits.max_token_bytes, 4096);
+    assert_eq!(c.forwarded.trusted_proxies.len(), 2);
+}
+
+#[test]
+fn mistakes_are_located() {
+    let e = Config::from_str(
+        Path::new("c.yaml"),
+        "upstream: { url: http://x:1 }\npolicy: p\nlimts: {}\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("c.yaml:3:1: unknown field `limts`"),
+        "{e}"
+    );
+    let e = Config::from_str(
+        Path::new("c.yaml"),
+        "upstream: { url: http://x:1, timeout: soon }\npolicy: p\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("invalid duration `soon`"), "{e}");
+    let e = Config::from_str(
+        Path::new("c.yaml"),
+        "upstream: { url: ftp://x }\npolicy: p\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("must be http://host:port"), "{e}");
+}

@@ -1,0 +1,224 @@
+//! The upstream side: one pooled client, the outgoing request built from the decided
+//! path, bodies streamed both ways, failures classified for 502/504.
+
+use std::time::Duration;
+
+use bytes::{BufMut, BytesMut};
+use http::uri::{Authority, PathAndQuery, Scheme};
+use http::{HeaderValue, Request, Response, Uri, Version};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use super::{IdentityNames, Peer, headers};
+use crate::auth::Principal;
+use crate::config::UpstreamConfig;
+use crate::decide::{Reason, effective_scopes};
+use crate::policy::Policy;
+use crate::respond::Body;
+
+/// Why the upstream could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("invalid upstream url `{0}`")]
+    Url(String),
+    #[error("could not connect: {0}")]
+    Connect(#[source] hyper_util::client::legacy::Error),
+    #[error("no response headers within {0:?}")]
+    Timeout(Duration),
+    #[error("request failed: {0}")]
+    Failed(#[source] hyper_util::client::legacy::Error),
+    #[error("could not build the upstream request: {0}")]
+    Build(#[from] http::Error),
+}
+
+impl UpstreamError {
+    /// The refusal this failure is answered with.
+    pub fn reason(&self) -> Reason {
+        match self {
+            UpstreamError::Timeout(_) => Reason::UpstreamTimeout,
+            _ => Reason::UpstreamUnavailable,
+        }
+    }
+
+    /// The `kind` label of `scopegate_upstream_errors_total`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            UpstreamError::Connect(_) => "connect",
+            UpstreamError::Timeout(_) => "timeout",
+            UpstreamError::Failed(e) if is_reset(e) => "reset",
+            _ => "protocol",
+        }
+    }
+}
+
+fn is_reset(e: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            return matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset | std::io::ErrorKind::BrokenPipe
+            );
+        }
+        source = s.source();
+    }
+    false
+}
+
+/// Everything about a request the upstream side needs besides the request itself.
+pub(crate) struct Outgoing<'a> {
+    /// The normalized path the decision was made on: exactly what is forwarded.
+    pub path: &'a str,
+    pub peer: Peer,
+    pub request_id: &'a HeaderValue,
+    /// The verified caller and the policy that gives its effective scopes.
+    pub identity: Option<(&'a Principal, &'a Policy)>,
+    pub names: &'a IdentityNames,
+    pub trusted: &'a [ipnet::IpNet],
+}
+
+/// The upstream: where to send, and the shared connection pool.
+pub struct Upstream {
+    client: Client<HttpConnector, Incoming>,
+    scheme: Scheme,
+    authority: Authority,
+    /// A path prefix from the upstream URL, without its trailing `/`.
+    base_path: String,
+    host: HeaderValue,
+    timeout: Duration,
+    version: Version,
+}
+
+impl Upstream {
+    /// Builds the pooled client once; every request reuses its connections.
+    pub fn new(cfg: &UpstreamConfig) -> Result<Upstream, UpstreamError> {
+        let url: Uri = cfg
+            .url
+            .parse()
+            .map_err(|_| UpstreamError::Url(cfg.url.clone()))?;
+        let (Some(scheme), Some(authority)) = (url.scheme().cloned(), url.authority().cloned())
+        else {
+            return Err(UpstreamError::Url(cfg.url.clone()));
+        };
+        let host = HeaderValue::from_str(authority.as_str())
+            .map_err(|_| UpstreamError::Url(cfg.url.clone()))?;
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(cfg.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .http2_only(cfg.http2)
+            .build(connector);
+        Ok(Upstream {
+            client,
+            scheme,
+            authority,
+            base_path: url.path().trim_end_matches('/').to_string(),
+            host,
+            timeout: cfg.timeout,
+            version: if cfg.http2 {
+                Version::HTTP_2
+            } else {
+                Version::HTTP_11
+            },
+        })
+    }
+
+    /// Forwards a decided request and streams the answer back.
+    pub(crate) async fn send(
+        &self,
+        req: Request<Incoming>,
+        out: Outgoing<'_>,
+    ) -> Result<Response<Body>, UpstreamError> {
+        let (mut parts, body) = req.into_parts();
+        let original_host = parts.headers.get(http::header::HOST).cloned().or_else(|| {
+            parts
+                .uri
+                .authority()
+                .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
+        });
+        parts.uri = self.uri(out.path, parts.uri.query())?;
+        parts.version = self.version;
+        let h = &mut parts.headers;
+        headers::strip_hop_by_hop(h);
+        headers::strip_client_claims(h, out.names);
+        let trusted = out
+            .trusted
+            .iter()
+            .any(|net| net.contains(&out.peer.addr.ip()));
+        headers::set_forwarded(h, out.peer.addr.ip(), out.peer.tls, trusted, original_host);
+        if self.version == Version::HTTP_11 {
+            h.insert(http::header::HOST, self.host.clone());
+        }
+        h.insert(crate::respond::REQUEST_ID, out.request_id.clone());
+        if let Some((principal, policy)) = out.identity {
+            set_identity(h, out.names, principal, policy);
+        }
+        let request = Request::from_parts(parts, body);
+        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
+        {
+            Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
+            Ok(Err(e)) if e.is_connect() => return Err(UpstreamError::Connect(e)),
+            Ok(Err(e)) => return Err(UpstreamError::Failed(e)),
+            Ok(Ok(r)) => r,
+        };
+        let (mut parts, body) = response.into_parts();
+        headers::strip_hop_by_hop(&mut parts.headers);
+        parts
+            .headers
+            .insert(crate::respond::REQUEST_ID, out.request_id.clone());
+        Ok(Response::from_parts(parts, body.boxed()))
+    }
+
+    /// The upstream URI: base path + decided path + the client's query, unchanged.
+    fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri, UpstreamError> {
+        let len = self.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1);
+        let mut buf = BytesMut::with_capacity(len);
+        buf.put_slice(self.base_path.as_bytes());
+        buf.put_slice(path.as_bytes());
+        if let Some(q) = query {
+            buf.put_u8(b'?');
+            buf.put_slice(q.as_bytes());
+        }
+        let pq = PathAndQuery::from_maybe_shared(buf.freeze()).map_err(http::Error::from)?;
+        Ok(Uri::builder()
+            .scheme(self.scheme.clone())
+            .authority(self.authority.clone())
+            .path_and_query(pq)
+            .build()?)
+    }
+}
+
+/// Sets the gateway's own identity headers (the client's copies are already gone).
+fn set_identity(
+    h: &mut http::HeaderMap,
+    names: &IdentityNames,
+    principal: &Principal,
+    policy: &Policy,
+) {
+    if let Some(sub) = principal
+        .subject
+        .as_deref()
+        .and_then(|s| HeaderValue::from_str(s).ok())
+    {
+        h.insert(names.subject.clone(), sub);
+    }
+    let roles: Vec<&str> = if principal.roles.is_empty() {
+        policy
+            .default_role()
+            .map(|r| &*r.name)
+            .into_iter()
+            .collect()
+    } else {
+        principal.roles.iter().map(String::as_str).collect()
+    };
+    if let Ok(v) = HeaderValue::from_str(&roles.join(" ")) {
+        h.insert(names.roles.clone(), v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&effective_scopes(policy, principal).join(" ")) {
+        h.insert(names.scopes.clone(), v);
+    }
+}

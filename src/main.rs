@@ -1,1 +1,123 @@
-fn main() {}
+//! The `scopegate` command: parses the CLI, sets up logging, validates config and policy
+//! before binding anything, and runs the chosen command.
+
+mod cli;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand, ValueEnum};
+
+#[derive(Parser)]
+#[command(
+    name = "scopegate",
+    version,
+    about = "An authorization gateway: JWT / API-key authentication and scope policies in front of an HTTP API"
+)]
+struct Cli {
+    /// Log format on stderr.
+    #[arg(long, global = true, value_enum, default_value = "human")]
+    log_format: LogFormat,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum LogFormat {
+    Human,
+    Json,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Run {
+        /// Gateway config file.
+        #[arg(
+            short,
+            long,
+            env = "SCOPEGATE_CONFIG",
+            default_value = "scopegate.yaml"
+        )]
+        config: PathBuf,
+    },
+    /// Run a self-contained demo: echo upstream + example policy + throw-away key.
+    Demo {
+        /// Where the demo gateway listens (another free port is used if this one is taken).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: std::net::SocketAddr,
+    },
+    /// Validate the config and its policy; exit 1 with file:line:col errors.
+    Check {
+        #[arg(
+            short,
+            long,
+            env = "SCOPEGATE_CONFIG",
+            default_value = "scopegate.yaml"
+        )]
+        config: PathBuf,
+    },
+    /// Show the decision for one request, step by step (exit 0 allowed, 1 denied, 2 error).
+    Explain(cli::ExplainArgs),
+    /// Run policy test files (exit 1 on any failure).
+    Test {
+        /// Config whose policy is tested when a test file names none.
+        #[arg(short, long)]
+        config: Option<PathBuf>,
+        /// Test files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// Mint a development HS256 token.
+    Token(cli::TokenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.log_format);
+    let result = match cli.command {
+        Command::Run { config } => runtime()
+            .and_then(|rt| rt.block_on(cli::run(&config)))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Demo { listen } => runtime()
+            .and_then(|rt| rt.block_on(cli::demo(listen)))
+            .map(|()| ExitCode::SUCCESS),
+        Command::Check { config } => cli::check(&config),
+        Command::Explain(args) => cli::explain(&args).or_else(|e| {
+            eprintln!("error: {e:#}");
+            Ok(ExitCode::from(2))
+        }),
+        Command::Test { config, files } => cli::test(config.as_deref(), &files),
+        Command::Token(args) => cli::token(&args).map(|()| ExitCode::SUCCESS),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("error: {e:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCOPEGATE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Human => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Parses `1h`-style durations for clap.
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    scopegate::config::units::parse_duration(s).map_err(|e| e.to_string())
+}

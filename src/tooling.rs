@@ -1,5 +1,7 @@
 //! Tools around the gateway: the demo, policy tests, development tokens, and the echo
 //! upstream the demo and the integration tests put behind the gateway.
+pub mod demo;
 pub mod echo;
+pub mod explain;
 pub mod policy_test;
 pub mod token;

@@ -44,6 +44,10 @@ pub enum PathError {
     /// A raw or encoded byte below 0x20 or 0x7F (other than NUL).
     #[error("control character in path")]
     ControlChar,
+    /// With semicolons allowed, `..;x` or `.;x`: a server that strips path parameters
+    /// reads it as a dot segment the gateway never resolved.
+    #[error("dot segment with path parameters ('..;')")]
+    DotSegmentParameter,
 }
 
 /// Options that change what is accepted.
@@ -63,6 +67,21 @@ pub struct NormalizeOptions {
 /// segments are resolved, so `/a//..` is `/`. When a path breaks several rules, the
 /// error reported is the first one met scanning left to right.
 pub fn normalize_path(path: &str, opts: NormalizeOptions) -> Result<Cow<'_, str>, PathError> {
+    let out = normalize_segments(path, opts)?;
+    if opts.allow_semicolons && (out.contains(';') || out.contains("%3B")) {
+        let dotted = out.split('/').any(|seg| {
+            let before = seg.split(';').next().unwrap_or(seg);
+            let before = before.split("%3B").next().unwrap_or(before);
+            before != seg && (before == "." || before == "..")
+        });
+        if dotted {
+            return Err(PathError::DotSegmentParameter);
+        }
+    }
+    Ok(out)
+}
+
+fn normalize_segments(path: &str, opts: NormalizeOptions) -> Result<Cow<'_, str>, PathError> {
     if path.is_empty() {
         return Ok(Cow::Borrowed("/"));
     }

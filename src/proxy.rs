@@ -97,8 +97,10 @@ impl Gateway {
         let inner = &*self.inner;
         let request_id = headers::request_id(req.headers());
         let grpc = respond::is_grpc(req.headers());
-        let path = match normalize_path(req.uri().path(), inner.normalize) {
-            Ok(p) => p.into_owned(),
+        // A clone of the URI shares its bytes: the path can be borrowed while `req` moves on.
+        let uri = req.uri().clone();
+        let path = match normalize_path(uri.path(), inner.normalize) {
+            Ok(p) => p,
             Err(e) => {
                 tracing::debug!(request_id = ?request_id, error = %e, "refused: bad path");
                 let detail = e.to_string();

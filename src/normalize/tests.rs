@@ -134,6 +134,13 @@ const CASES: &[(&str, NormalizeOptions, Result<&str, PathError>)] = &[
     ("/a%3Bb", ALLOW, Ok("/a%3Bb")),
     ("/a%3bb", ALLOW, Ok("/a%3Bb")),
     ("/a//b;c/./d", ALLOW, Ok("/a/b;c/d")),
+    // Servers that strip path parameters would read these as dot segments.
+    ("/public/..;/admin", ALLOW, Err(DotSegmentParameter)),
+    ("/public/.;x/admin", ALLOW, Err(DotSegmentParameter)),
+    ("/public/%2E%2E;/admin", ALLOW, Err(DotSegmentParameter)),
+    ("/public/..%3B/admin", ALLOW, Err(DotSegmentParameter)),
+    ("/public/..;/admin", DENY, Err(Semicolon)),
+    ("/a/...;x", ALLOW, Ok("/a/...;x")),
     // Invalid percent-encodings.
     ("/%", DENY, Err(BadPercentEncoding)),
     ("/a%", DENY, Err(BadPercentEncoding)),

@@ -6,12 +6,11 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 
 use crate::auth::{self, Authenticator};
 use crate::config::Config;
-use crate::policy::{Policy, PolicyError};
+use crate::policy::{LivePolicy, Policy, PolicyError};
 use crate::proxy::{Gateway, SetupError, server};
 
 /// Why the gateway could not be assembled.
@@ -32,7 +31,7 @@ pub struct App {
     pub config: Config,
     pub gateway: Gateway,
     /// The live policy: a reload stores a new one here.
-    pub policy: Arc<ArcSwap<Policy>>,
+    pub policy: Arc<LivePolicy>,
     pub auth: Arc<Authenticator>,
 }
 
@@ -59,7 +58,7 @@ impl App {
             auth.set_api_keys(auth::load_api_keys(&keys.file)?);
         }
         let auth = Arc::new(auth);
-        let policy = Arc::new(ArcSwap::from_pointee(policy));
+        let policy = Arc::new(LivePolicy::new(policy));
         let gateway = Gateway::new(&config, policy.clone(), auth.clone())?;
         Ok(App {
             config,

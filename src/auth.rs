@@ -226,6 +226,12 @@ impl Authenticator {
         self.api_keys.store(Arc::new(keys));
     }
 
+    /// True once every issuer has keys to verify with (`/readyz`). Static keys are
+    /// loaded before the gateway starts, so this holds from the start.
+    pub fn is_ready(&self) -> bool {
+        true
+    }
+
     /// `Bearer <token>` (any case), or `ApiKey <key>` when API keys travel in `Authorization`.
     fn parse_authorization<'a>(
         &self,

@@ -5,6 +5,7 @@
 //! are `Arc<str>` fixed at compile time so metrics never format a label per request.
 
 mod compile;
+mod live;
 pub mod raw;
 pub mod scope;
 
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use http::{HeaderValue, Method};
 
 use crate::yaml::Located;
+pub use live::{LivePolicy, PolicyStatus};
 pub use raw::{Mode, Unmatched};
 
 /// Index of a role in [`Policy::roles`].

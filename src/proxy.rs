@@ -10,7 +10,6 @@ pub mod server;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
 use http::{HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
 
@@ -18,7 +17,7 @@ use crate::auth::{AuthFailure, Authenticator, Principal};
 use crate::config::Config;
 use crate::decide::{self, Decision, NoTrace, Reason, Verdict};
 use crate::normalize::{NormalizeOptions, normalize_path};
-use crate::policy::{Lookup, Policy};
+use crate::policy::{LivePolicy, Lookup, Policy};
 use crate::respond::{self, Body, Refusal};
 
 pub use forward::{Upstream, UpstreamError};
@@ -39,7 +38,7 @@ pub struct Gateway {
 }
 
 struct Inner {
-    policy: Arc<ArcSwap<Policy>>,
+    policy: Arc<LivePolicy>,
     auth: Arc<Authenticator>,
     upstream: Upstream,
     identity: IdentityNames,
@@ -67,7 +66,7 @@ impl Gateway {
     /// handles to (the reloader swaps the policy; API keys are swapped inside `auth`).
     pub fn new(
         config: &Config,
-        policy: Arc<ArcSwap<Policy>>,
+        policy: Arc<LivePolicy>,
         auth: Arc<Authenticator>,
     ) -> Result<Gateway, SetupError> {
         let name = |s: &str| {
@@ -112,7 +111,7 @@ impl Gateway {
                 return respond::refusal(Reason::BadRequest, &request_id, &r);
             }
         };
-        let policy = inner.policy.load_full();
+        let policy = inner.policy.load();
         let lookup = policy.lookup(req.method(), &path);
         let auth = decide::wants_credentials(&policy, &lookup)
             .then(|| inner.auth.authenticate(req.headers()));

@@ -296,8 +296,10 @@ impl Config {
                 ))
             })?;
         }
-        if self.limits.max_header_bytes < 1024 {
-            return Err(bad("limits.max_header_bytes must be at least 1KiB".into()));
+        // hyper's HTTP/1 read buffer cannot be smaller than 8 KiB, so a smaller limit
+        // could not be enforced: refuse it rather than pretend.
+        if self.limits.max_header_bytes < 8192 {
+            return Err(bad("limits.max_header_bytes must be at least 8KiB".into()));
         }
         Ok(())
     }

@@ -54,3 +54,13 @@ fn mistakes_are_located() {
     .unwrap_err();
     assert!(e.to_string().contains("must be http://host:port"), "{e}");
 }
+
+#[test]
+fn header_limits_hyper_cannot_enforce_are_refused() {
+    let e = Config::from_str(
+        Path::new("c.yaml"),
+        "upstream: { url: http://x:1 }\npolicy: p\nlimits: { max_header_bytes: 2KiB }\n",
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("at least 8KiB"), "{e}");
+}

@@ -85,6 +85,15 @@ fn run(
 use Reason::*;
 use Verdict::*;
 
+/// (method, path, caller, expected verdict, expected reason)
+type Case<'a> = (
+    &'a str,
+    &'a str,
+    Option<&'a Principal>,
+    Verdict,
+    Option<Reason>,
+);
+
 #[test]
 fn the_reference_policy_decides_as_specified() {
     let p = policy(POLICY);
@@ -107,7 +116,7 @@ fn the_reference_policy_decides_as_specified() {
     let user_any = who(&[], None, json!({"sub": "u1"}));
 
     #[rustfmt::skip]
-    let cases: Vec<(&str, &str, Option<&Principal>, Verdict, Option<Reason>)> = vec![
+    let cases: Vec<Case> = vec![
         ("GET", "/health", None, Allow, None),
         ("POST", "/health", None, Deny, Some(MethodNotAllowed)),
         ("GET", "/nowhere", Some(&admin), Deny, Some(NoMatchingRoute)),

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Load benchmark: the gateway vs. HAProxy (jwt_verify + scope ACL) vs. the upstream alone,
+# back to back in rounds, on loopback only.
+#
+#   benches/load/run.sh [ROUNDS=3] [SECONDS=10]
+#
+# Needs: wrk, nginx (the upstream; falls back to the built-in echo upstream), haproxy
+# (optional: skipped when absent), openssl. Debian: apt-get install wrk nginx-light haproxy.
+# Prints req/s, p50, p99 and CPU microseconds per request of the proxy process for each
+# target and round, then the medians and the ratios gateway/HAProxy and gateway/direct.
+set -euo pipefail
+ROUNDS=${1:-3}
+DURATION=${2:-10}
+CONNS=${CONNS:-32}
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+WORK=$(mktemp -d)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
+wait_port() { for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; cat "$WORK"/*.log >&2; exit 1; }
+b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
+
+KEY="$ROOT/tests/fixtures/keys/rsa1.key.pem"
+PUB="$ROOT/tests/fixtures/keys/rsa1.pub.pem"
+mint() { # RS256 token with the given scope, valid for an hour
+  local now; now=$(date +%s)
+  local h p s
+  h=$(printf '{"alg":"RS256","typ":"JWT","kid":"k1"}' | b64url)
+  p=$(printf '{"iss":"bench","sub":"u1","scope":"%s","exp":%d}' "$1" $((now + 3600)) | b64url)
+  s=$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -sign "$KEY" -binary | b64url)
+  printf '%s.%s.%s' "$h" "$p" "$s"
+}
+ALLOWED=$(mint "orders:read")
+DENIED=$(mint "other:read")
+
+echo "== building the gateway (release)"
+(cd "$ROOT" && cargo build --release --quiet)
+BIN="$ROOT/target/release/scopegate"
+
+UP=$(free_port)
+if command -v nginx >/dev/null; then
+  mkdir -p "$WORK/nginx"
+  cat > "$WORK/nginx.conf" <<NGINX
+worker_processes 1;
+daemon off;
+pid $WORK/nginx.pid;
+error_log $WORK/nginx/error.log;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
+  keepalive_requests 1000000;
+  server { listen 127.0.0.1:$UP; location / { return 200 "ok\n"; } }
+}
+NGINX
+  nginx -c "$WORK/nginx.conf" 2>"$WORK/nginx.log" & PIDS+=($!)
+  UPSTREAM_KIND=nginx
+else
+  echo "nginx not found: the upstream is scopegate's built-in echo server (slower; ratios to direct are then not comparable)"
+  "$BIN" demo --listen 127.0.0.1:0 >/dev/null 2>&1 & PIDS+=($!)
+  UPSTREAM_KIND=none
+fi
+[ "$UPSTREAM_KIND" = nginx ] && wait_port "$UP"
+
+GW=$(free_port)
+cat > "$WORK/policy.yaml" <<YAML
+version: 1
+scopes: { orders:read: Read orders }
+routes:
+  - { path: "/orders/{id}", methods: [GET], scopes: [orders:read] }
+YAML
+cat > "$WORK/scopegate.yaml" <<YAML
+listen: 127.0.0.1:$GW
+admin: { listen: 127.0.0.1:$(free_port) }
+upstream: { url: "http://127.0.0.1:$UP" }
+policy: policy.yaml
+auth:
+  jwt:
+    issuers:
+      - issuer: bench
+        algorithms: [RS256]
+        keys: [{ kid: k1, alg: RS256, pem_file: $PUB }]
+YAML
+SCOPEGATE_LOG=warn "$BIN" run -c "$WORK/scopegate.yaml" 2>"$WORK/gateway.log" & GW_PID=$!; PIDS+=($GW_PID)
+sleep 0.5; kill -0 "$GW_PID" 2>/dev/null || { cat "$WORK/gateway.log"; exit 1; }
+wait_port "$GW"
+
+HA=""
+if command -v haproxy >/dev/null; then
+  HA=$(free_port)
+  cat > "$WORK/haproxy.cfg" <<HAP
+global
+  nbthread ${HAPROXY_THREADS:-2}
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend fe
+  bind 127.0.0.1:$HA
+  http-request deny deny_status 401 unless { req.hdr(authorization) -m beg "Bearer " }
+  http-request set-var(txn.bearer) http_auth_bearer
+  http-request set-var(txn.jwt_alg) var(txn.bearer),jwt_header_query('\$.alg')
+  http-request deny deny_status 401 unless { var(txn.jwt_alg) -m str "RS256" }
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(txn.jwt_alg,"$PUB") -m int 1 }
+  http-request set-var(txn.scope) var(txn.bearer),jwt_payload_query('\$.scope')
+  http-request deny deny_status 403 unless { var(txn.scope) -m sub "orders:read" }
+  default_backend be
+backend be
+  http-reuse always
+  server s1 127.0.0.1:$UP
+HAP
+  haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & HA_PID=$!; PIDS+=($HA_PID)
+  wait_port "$HA"
+fi
+
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+TICK=$(getconf CLK_TCK)
+
+# run NAME PORT TOKEN PID -> "reqs p50 p99 cpu_us_per_req"
+run() {
+  local port=$2 token=$3 pid=$4 before after out
+  before=$([ -n "$pid" ] && cpu_ticks "$pid" || echo 0)
+  out=$(wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency -H "Authorization: Bearer $token" "http://127.0.0.1:$port/orders/7")
+  after=$([ -n "$pid" ] && cpu_ticks "$pid" || echo 0)
+  local rps p50 p99 total
+  rps=$(awk '/Requests\/sec/ {print $2}' <<<"$out")
+  p50=$(awk '$1=="50%" {print $2}' <<<"$out")
+  p99=$(awk '$1=="99%" {print $2}' <<<"$out")
+  total=$(awk '/requests in/ {print $1}' <<<"$out")
+  local cpu_us="-"
+  if [ -n "$pid" ] && [ "$total" -gt 0 ]; then
+    cpu_us=$(awk -v t=$((after - before)) -v hz="$TICK" -v n="$total" 'BEGIN {printf "%.1f", t / hz * 1e6 / n}')
+  fi
+  echo "$rps $p50 $p99 $cpu_us"
+}
+
+declare -A RESULTS
+printf '%-22s %5s %12s %10s %10s %12s\n' target round "req/s" p50 p99 "CPU us/req"
+for r in $(seq 1 "$ROUNDS"); do
+  targets=("direct:$UP::" "gateway-allowed:$GW:$ALLOWED:$GW_PID" "gateway-denied:$GW:$DENIED:$GW_PID")
+  [ -n "$HA" ] && targets+=("haproxy-allowed:$HA:$ALLOWED:$HA_PID")
+  for t in "${targets[@]}"; do
+    IFS=: read -r name port token pid <<<"$t"
+    res=$(run "$name" "$port" "${token:-none}" "$pid")
+    RESULTS[$name,$r]=$res
+    read -r rps p50 p99 cpu <<<"$res"
+    printf '%-22s %5s %12s %10s %10s %12s\n' "$name" "$r" "$rps" "$p50" "$p99" "$cpu"
+  done
+done
+
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+echo
+echo "== medians over $ROUNDS rounds (wrk -t1 -c$CONNS -d${DURATION}s, upstream: $UPSTREAM_KIND)"
+for name in direct gateway-allowed gateway-denied haproxy-allowed; do
+  [ -n "${RESULTS[$name,1]:-}" ] || continue
+  m=$(for r in $(seq 1 "$ROUNDS"); do echo "${RESULTS[$name,$r]}" | awk '{print $1}'; done | median)
+  c=$(for r in $(seq 1 "$ROUNDS"); do echo "${RESULTS[$name,$r]}" | awk '{print $4}'; done | median)
+  declare "MED_${name//-/_}=$m"
+  printf '%-22s %12s req/s %10s CPU us/req\n' "$name" "$m" "$c"
+done
+if [ -n "$HA" ]; then
+  awk -v g="$MED_gateway_allowed" -v h="$MED_haproxy_allowed" 'BEGIN {printf "gateway/haproxy (allowed, RS256 + scope): %.2fx\n", g / h}'
+fi
+awk -v g="$MED_gateway_allowed" -v d="$MED_direct" 'BEGIN {printf "gateway/direct: %.2fx\n", g / d}'

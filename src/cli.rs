@@ -236,18 +236,30 @@ fn parse_claims(values: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// `scopegate test`.
+/// `scopegate test`: with `-c`, the config's policy is the fallback, its issuers verify
+/// `token` principals and its path options apply.
 pub fn test(config: Option<&Path>, files: &[PathBuf]) -> Result<ExitCode> {
-    let fallback = match config {
-        Some(c) => Some(Config::load(c)?.policy),
+    let config = config.map(Config::load).transpose()?;
+    let authenticator = match &config {
+        Some(c) => Some(
+            Authenticator::new(&c.auth, c.limits.max_token_bytes, c.base_dir(), &env)
+                .context("auth")?,
+        ),
         None => None,
+    };
+    let setup = policy_test::Setup {
+        fallback_policy: config.as_ref().map(|c| c.policy.as_path()),
+        authenticator: authenticator.as_ref(),
+        normalize: NormalizeOptions {
+            allow_semicolons: config.as_ref().is_some_and(|c| c.paths.allow_semicolons),
+        },
     };
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in files {
-        let outcomes = match policy_test::run_file(file, fallback.as_deref()) {
+        let outcomes = match policy_test::run_file(file, &setup) {
             Ok(o) => o,
             Err(e) => {
-                eprintln!("{e}");
+                println!("FAIL {}: {e}", file.display());
                 failed += 1;
                 continue;
             }

@@ -12,7 +12,7 @@ use scopegate::auth::{AuthFailure, Authenticator, Principal};
 use scopegate::config::Config;
 use scopegate::normalize::NormalizeOptions;
 use scopegate::policy::Policy;
-use scopegate::tooling::{demo::Demo, explain, policy_test, token};
+use scopegate::tooling::{demo::Demo, explain, openapi, policy_test, token};
 
 /// Reads a process environment variable (HMAC secrets by `secret_env`).
 fn env(name: &str) -> Option<String> {
@@ -283,6 +283,32 @@ pub fn test(config: Option<&Path>, files: &[PathBuf]) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--actions` of `scopegate openapi`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ActionsPreset {
+    /// GET/HEAD read; POST, PUT, PATCH, DELETE write (Make style).
+    ReadWrite,
+    /// GET/HEAD read; POST, PUT, PATCH write; DELETE delete (mittwald style).
+    ReadWriteDelete,
+    /// GET/HEAD read; POST create; PUT, PATCH update; DELETE delete (Keygen style).
+    Crud,
+}
+
+/// `scopegate openapi`: the policy on stdout, notes about what was left out on stderr.
+pub fn openapi(spec: &Path, preset: ActionsPreset) -> Result<ExitCode> {
+    let actions = match preset {
+        ActionsPreset::ReadWrite => openapi::Actions::ReadWrite,
+        ActionsPreset::ReadWriteDelete => openapi::Actions::ReadWriteDelete,
+        ActionsPreset::Crud => openapi::Actions::Crud,
+    };
+    let out = openapi::generate(spec, actions)?;
+    for note in &out.notes {
+        eprintln!("warning: {note}");
+    }
+    print!("{}", out.yaml);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Flags of `scopegate token`.

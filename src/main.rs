@@ -70,6 +70,14 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
+    /// Print a policy derived from an OpenAPI 3.0/3.1 document (YAML or JSON).
+    Openapi {
+        /// The OpenAPI document.
+        spec: PathBuf,
+        /// Action words for `<domain>:<action>` scopes.
+        #[arg(long, value_enum, default_value = "read-write-delete")]
+        actions: cli::ActionsPreset,
+    },
     /// Mint a development HS256 token.
     Token(cli::TokenArgs),
 }
@@ -90,6 +98,7 @@ fn main() -> ExitCode {
             Ok(ExitCode::from(2))
         }),
         Command::Test { config, files } => cli::test(config.as_deref(), &files),
+        Command::Openapi { spec, actions } => cli::openapi(&spec, actions),
         Command::Token(args) => cli::token(&args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {

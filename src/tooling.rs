@@ -3,5 +3,6 @@
 pub mod demo;
 pub mod echo;
 pub mod explain;
+pub mod openapi;
 pub mod policy_test;
 pub mod token;

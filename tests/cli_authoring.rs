@@ -132,3 +132,85 @@ fn test_verifies_token_principals_with_the_configs_issuers() {
     assert_eq!(out.status.code(), Some(0), "{stdout}{}", text(&out.stderr));
     assert_eq!(stdout.lines().last(), Some("1 passed, 0 failed"));
 }
+
+/// The policy's routes as written: (path, methods, scopes, any_scopes, public).
+type RouteShape = (String, Vec<String>, Vec<String>, Vec<Vec<String>>, bool);
+
+fn route_shapes(file: &Path, text: &str) -> (Vec<RouteShape>, Vec<(String, String)>) {
+    let raw: scopegate::policy::raw::RawPolicy =
+        scopegate::yaml::from_str(file, text).unwrap_or_else(|e| panic!("{e}"));
+    let values = |v: &[serde_saphyr::Spanned<String>]| -> Vec<String> {
+        v.iter().map(|s| s.value.clone()).collect()
+    };
+    let routes = raw
+        .routes
+        .iter()
+        .map(|r| {
+            let r = &r.value;
+            (
+                r.path.value.clone(),
+                r.methods.as_deref().map(values).unwrap_or_default(),
+                values(&r.scopes),
+                r.any_scopes.iter().map(|g| values(g)).collect(),
+                r.public,
+            )
+        })
+        .collect();
+    let catalog = raw
+        .scopes
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(k, v)| (k, v.value))
+        .collect();
+    (routes, catalog)
+}
+
+/// `policies/mittwald.openapi.yaml` regenerates mittwald.yaml's routes and catalog; the
+/// one hand-added line (`mode: shadow` on the container stacks) has no OpenAPI spelling
+/// and is not compared.
+#[test]
+fn openapi_regenerates_the_mittwald_routes() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = scopegate(
+        root,
+        &[
+            "openapi",
+            "policies/mittwald.openapi.yaml",
+            "--actions",
+            "read-write-delete",
+        ],
+    );
+    let generated = text(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
+    assert!(
+        !text(&out.stderr).contains("warning"),
+        "nothing is left out: {}",
+        text(&out.stderr)
+    );
+    // It is a valid policy on its own.
+    scopegate::policy::Policy::from_bytes(Path::new("generated.yaml"), generated.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}\n{generated}"));
+    let (got_routes, got_catalog) = route_shapes(Path::new("generated.yaml"), &generated);
+    let hand = std::fs::read_to_string(root.join("policies/mittwald.yaml")).unwrap();
+    let (want_routes, want_catalog) = route_shapes(Path::new("mittwald.yaml"), &hand);
+    assert_eq!(got_routes, want_routes);
+    assert_eq!(got_catalog, want_catalog);
+}
+
+#[test]
+fn openapi_refuses_a_swagger_2_document() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("s.json"),
+        "{\"swagger\": \"2.0\", \"paths\": {}}",
+    )
+    .unwrap();
+    let out = scopegate(dir.path(), &["openapi", "s.json"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("s.json: not an OpenAPI 3.0 or 3.1 document"),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(out.stdout.is_empty());
+}

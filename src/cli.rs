@@ -12,7 +12,7 @@ use scopegate::auth::{AuthFailure, Authenticator, Principal};
 use scopegate::config::Config;
 use scopegate::normalize::NormalizeOptions;
 use scopegate::policy::Policy;
-use scopegate::tooling::{demo::Demo, explain, openapi, policy_test, token};
+use scopegate::tooling::{demo::Demo, explain, lint, openapi, policy_test, token};
 
 /// Reads a process environment variable (HMAC secrets by `secret_env`).
 fn env(name: &str) -> Option<String> {
@@ -76,34 +76,52 @@ pub async fn demo(listen: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-/// `scopegate check`.
-pub fn check(config_path: &Path) -> Result<ExitCode> {
-    let config = match Config::load(config_path) {
-        Ok(c) => c,
+/// `scopegate check`: the config, its policy and its auth setup (or, with `--policy`,
+/// one policy file alone); errors exit 1, lint warnings are printed and exit 0.
+pub fn check(config_path: &Path, policy_only: Option<&Path>) -> Result<ExitCode> {
+    let policy_path = match policy_only {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let config = match Config::load(config_path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            if let Err(e) = Authenticator::new(
+                &config.auth,
+                config.limits.max_token_bytes,
+                config.base_dir(),
+                &env,
+            ) {
+                eprintln!("{}: auth: {e}", config_path.display());
+                return Ok(ExitCode::FAILURE);
+            }
+            config.policy
+        }
+    };
+    let bytes = match std::fs::read(&policy_path) {
+        Ok(b) => b,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}: {e}", policy_path.display());
             return Ok(ExitCode::FAILURE);
         }
     };
-    let policy = match Policy::load(&config.policy) {
+    let policy = match Policy::from_bytes(&policy_path, &bytes) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::FAILURE);
         }
     };
-    if let Err(e) = Authenticator::new(
-        &config.auth,
-        config.limits.max_token_bytes,
-        config.base_dir(),
-        &env,
-    ) {
-        eprintln!("{}: auth: {e}", config_path.display());
-        return Ok(ExitCode::FAILURE);
+    let warnings = lint::lint(&policy, &policy_path, &String::from_utf8_lossy(&bytes));
+    for w in &warnings {
+        eprintln!("{w}");
     }
     println!(
-        "ok: {} ({} routes, {} roles, {} scopes{}, mode {:?}, version {})",
-        config.policy.display(),
+        "ok: {} ({} routes, {} roles, {} scopes{}, mode {:?}, version {}){}",
+        policy_path.display(),
         policy.route_count(),
         policy.roles().len(),
         policy.known_scopes().len(),
@@ -113,7 +131,12 @@ pub fn check(config_path: &Path) -> Result<ExitCode> {
             " required"
         },
         policy.mode,
-        &policy.version[..12]
+        &policy.version[..12],
+        match warnings.len() {
+            0 => String::new(),
+            1 => ", 1 warning".to_string(),
+            n => format!(", {n} warnings"),
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod echo;
 pub mod explain;
+pub mod lint;
 pub mod openapi;
 pub mod policy_test;
 pub mod token;

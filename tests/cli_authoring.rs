@@ -214,3 +214,51 @@ fn openapi_refuses_a_swagger_2_document() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn check_prints_warnings_and_still_exits_0() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        format!("{POLICY}  - {{ path: /orders/new, methods: [POST], scopes: [orders:delete] }}\n"),
+    )
+    .unwrap();
+    let out = scopegate(dir.path(), &["check", "--policy", "p.yaml"]);
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(
+        stderr.contains(
+            "p.yaml:9:5: warning: routes[0] (/orders/{id}) is shadowed for GET, HEAD, DELETE"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        text(&out.stdout).starts_with("ok: p.yaml (2 routes"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).trim_end().ends_with("), 1 warning"),
+        "{}",
+        text(&out.stdout)
+    );
+}
+
+#[test]
+fn check_exits_1_with_located_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("p.yaml"),
+        POLICY.replace("scopes: [orders:read]", "scopes: [orders:raed]"),
+    )
+    .unwrap();
+    let out = scopegate(dir.path(), &["check", "--policy", "p.yaml"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains(
+            "p.yaml:7:14: roles.customer.scopes: scope `orders:raed` is not in the catalog"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+}

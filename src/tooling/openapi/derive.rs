@@ -40,6 +40,7 @@ pub fn derive(root: &Node, actions: Actions) -> Generated {
     };
     let schemes = schemes(root, &mut out);
     let global = root.get("security");
+    let base = base_path(root, &mut out.notes);
     for (path, item) in root.get("paths").map(Node::entries).unwrap_or_default() {
         let item = match item.resolve(root) {
             Ok(i) => i,
@@ -69,7 +70,7 @@ pub fn derive(root: &Node, actions: Actions) -> Generated {
         }
         for (requirement, methods) in groups {
             out.routes.push(Route {
-                path: path.clone(),
+                path: format!("{base}{path}"),
                 methods,
                 requirement,
             });
@@ -116,6 +117,45 @@ fn schemes(root: &Node, out: &mut Generated) -> Schemes {
         }
     }
     s
+}
+
+/// The path of the `servers` URLs (`https://api.example.com/v1` → `/v1`), which the
+/// gateway sees in front of every documented path; empty when the servers name none
+/// or disagree (with a note then).
+fn base_path(root: &Node, notes: &mut Vec<String>) -> String {
+    let paths: Vec<&str> = root
+        .get("servers")
+        .and_then(Node::as_seq)
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|s| s.get("url").and_then(Node::as_str))
+        .map(|url| match url.find("://") {
+            Some(i) => url[i + 3..].find('/').map_or("", |j| &url[i + 3 + j..]),
+            None => url,
+        })
+        .map(|p| p.trim_end_matches('/'))
+        .collect();
+    let Some(first) = paths.first() else {
+        return String::new();
+    };
+    if paths.iter().any(|p| p != first) {
+        notes.push(
+            "servers: their URLs have different paths, so routes are not prefixed with one".into(),
+        );
+        return String::new();
+    }
+    if first.contains(['{', '}']) {
+        notes.push(format!(
+            "servers: the URL path `{first}` has variables, so routes are not prefixed with it"
+        ));
+        return String::new();
+    }
+    if !first.is_empty() {
+        notes.push(format!(
+            "servers: every path is prefixed with the servers' base path `{first}`"
+        ));
+    }
+    first.to_string()
 }
 
 /// One operation's requirement, or `None` (with a note) when it cannot be expressed.

@@ -161,8 +161,12 @@ pub fn parse(path: &Path, text: &str) -> Result<Node, OpenApiError> {
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     if is_json {
         serde_json::from_str(text).map_err(|e| {
+            let message = e.to_string();
+            let message = message
+                .rsplit_once(" at line ")
+                .map_or(message.as_str(), |(m, _)| m);
             OpenApiError::Syntax(format!(
-                "{}:{}:{}: {e}",
+                "{}:{}:{}: {message}",
                 path.display(),
                 e.line(),
                 e.column()

@@ -298,3 +298,65 @@ fn scalars_are_quoted_only_when_needed() {
     assert_eq!(emit::path("/a/{id}"), "/a/{id}");
     assert_eq!(emit::path("/a b/{id}"), "\"/a b/{id}\"");
 }
+
+#[test]
+fn the_servers_base_path_prefixes_every_route() {
+    let doc = "openapi: 3.0.0\nservers:\n  - url: https://api.example.com/v1/\n  - url: http://localhost:8080/v1\npaths:\n  /things:\n    get: { tags: [things] }\n";
+    let out = derive_yaml(doc, Actions::default());
+    assert!(
+        out.notes.iter().any(|n| n.contains("base path `/v1`")),
+        "{:?}",
+        out.notes
+    );
+    assert_eq!(
+        needs(&compiled(&out), "GET", "/v1/things").1,
+        strings(&["things:read"])
+    );
+    let doc = "openapi: 3.0.0\nservers:\n  - url: https://a.example/v1\n  - url: https://b.example/v2\npaths:\n  /things:\n    get: { tags: [things] }\n";
+    let out = derive_yaml(doc, Actions::default());
+    assert!(out.notes.iter().any(|n| n.contains("different paths")));
+    assert!(matches!(
+        compiled(&out).lookup(&Method::GET, "/things"),
+        Lookup::Matched { .. }
+    ));
+}
+
+#[test]
+fn local_references_are_followed() {
+    let doc = r##"
+openapi: 3.1.0
+components:
+  securitySchemes:
+    oauth: { $ref: "#/components/x-schemes/oauth" }
+  x-schemes:
+    oauth:
+      type: oauth2
+      flows: { implicit: { authorizationUrl: "https://idp/a", scopes: { "pets:read": Read pets } } }
+  pathItems:
+    pets:
+      get:
+        security: [{ oauth: ["pets:read"] }]
+paths:
+  /pets: { $ref: "#/components/pathItems/pets" }
+  /broken: { $ref: "other.yaml#/x" }
+"##;
+    let out = derive_yaml(doc, Actions::default());
+    let p = compiled(&out);
+    assert_eq!(needs(&p, "GET", "/pets").1, strings(&["pets:read"]));
+    assert_eq!(p.catalog().unwrap()["pets:read"], "Read pets");
+    assert!(
+        out.notes
+            .iter()
+            .any(|n| n.starts_with("/broken: skipped: `$ref: other.yaml#/x`")),
+        "{:?}",
+        out.notes
+    );
+}
+
+#[test]
+fn kebab_case_domains() {
+    assert_eq!(derive::kebab("SSH/SFTP User"), "ssh-sftp-user");
+    assert_eq!(derive::kebab("  Cron Jobs "), "cron-jobs");
+    assert_eq!(derive::kebab("CronJob"), "cronjob");
+    assert_eq!(derive::kebab("--"), "");
+}

@@ -137,6 +137,8 @@ pub fn from_text(path: &Path, text: &str, actions: Actions) -> Result<Output, Op
     let root = document::parse(path, text)?;
     let version = match root.get("openapi") {
         Some(document::Node::Str(v)) => v.clone(),
+        // `openapi: 3.0` unquoted is a YAML number, read back as `3`.
+        Some(document::Node::Number(v)) if v == "3" => "3.0".to_string(),
         Some(document::Node::Number(v)) => v.clone(),
         _ => String::new(),
     };

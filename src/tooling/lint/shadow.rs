@@ -2,7 +2,7 @@
 //! other. The router itself decides a representative path of each overlap, so the
 //! warnings follow the gateway's real precedence rather than a re-implementation of it.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::Kind;
 use crate::policy::{Lookup, MethodRule, Policy, Route};
@@ -48,6 +48,11 @@ fn segs(pattern: &str) -> Vec<Seg<'_>> {
 /// segment has), and which pattern the router prefers for it; `None` when no path
 /// matches both or neither is preferred (same shape).
 fn overlap(a: &[Seg], b: &[Seg], fresh: &str) -> Option<(String, Side)> {
+    // Without a catch-all only patterns of one length can overlap: the common case,
+    // decided before any work.
+    if a.len() != b.len() && a.last() != Some(&Seg::Rest) && b.last() != Some(&Seg::Rest) {
+        return None;
+    }
     let mut path: Vec<&str> = Vec::new();
     let mut winner: Option<Side> = None;
     let mut i = 0;
@@ -135,8 +140,17 @@ pub fn find(policy: &Policy) -> Vec<Finding> {
     let shapes: Vec<Vec<Seg>> = paths.iter().map(|p| segs(&p.pattern)).collect();
     // (kind, route the warning is about, the other path) -> methods
     let mut found: BTreeMap<(u8, usize, usize), Vec<String>> = BTreeMap::new();
+    let mut trie = Trie::default();
+    for (i, shape) in shapes.iter().enumerate() {
+        trie.insert(shape, i);
+    }
     for a in 0..paths.len() {
-        for b in a + 1..paths.len() {
+        let mut candidates = Vec::new();
+        trie.overlapping(&shapes[a], &mut candidates);
+        candidates.retain(|&b| b > a);
+        candidates.sort_unstable();
+        candidates.dedup();
+        for b in candidates {
             let Some((example, side)) = overlap(&shapes[a], &shapes[b], &fresh) else {
                 continue;
             };
@@ -160,7 +174,7 @@ pub fn find(policy: &Policy) -> Vec<Finding> {
                         ..
                     } if entry.pattern == paths[winner].pattern
                         && within(&shapes[winner], &shapes[loser])
-                        && !between(policy, &shapes, winner, loser, &example, &fresh)
+                        && !between(&trie, &shapes, winner, loser, &example, &fresh)
                         && same_requirements(policy, taken, route, rule) =>
                     {
                         found
@@ -202,10 +216,90 @@ pub fn find(policy: &Policy) -> Vec<Finding> {
         .collect()
 }
 
+/// The patterns by segment, so each pattern is compared only with those that can
+/// overlap it: with thousands of routes, comparing every pair would take seconds.
+#[derive(Default)]
+struct Trie<'a> {
+    statics: HashMap<&'a str, Trie<'a>>,
+    param: Option<Box<Trie<'a>>>,
+    /// Patterns ending here.
+    ends: Vec<usize>,
+    /// Patterns whose catch-all starts here.
+    rest: Vec<usize>,
+}
+
+impl<'a> Trie<'a> {
+    fn insert(&mut self, shape: &[Seg<'a>], id: usize) {
+        match shape.split_first() {
+            None => self.ends.push(id),
+            Some((Seg::Rest, _)) => self.rest.push(id),
+            Some((Seg::Param, more)) => self.param.get_or_insert_default().insert(more, id),
+            Some((Seg::Static(s), more)) => self.statics.entry(s).or_default().insert(more, id),
+        }
+    }
+
+    /// Every pattern that may match a path `shape` matches (a superset; [`overlap`]
+    /// decides).
+    fn overlapping(&self, shape: &[Seg], out: &mut Vec<usize>) {
+        let Some((first, more)) = shape.split_first() else {
+            out.extend(&self.ends);
+            return;
+        };
+        if shape != [Seg::Static("")] {
+            out.extend(&self.rest);
+        }
+        match first {
+            Seg::Rest => {
+                for (k, child) in &self.statics {
+                    if !k.is_empty() || !child.is_leaf() {
+                        child.all(out);
+                    }
+                }
+                if let Some(p) = &self.param {
+                    p.all(out);
+                }
+            }
+            Seg::Static(s) => {
+                if let Some(child) = self.statics.get(s) {
+                    child.overlapping(more, out);
+                }
+                if let (false, Some(p)) = (s.is_empty(), &self.param) {
+                    p.overlapping(more, out);
+                }
+            }
+            Seg::Param => {
+                for (k, child) in &self.statics {
+                    if !k.is_empty() {
+                        child.overlapping(more, out);
+                    }
+                }
+                if let Some(p) = &self.param {
+                    p.overlapping(more, out);
+                }
+            }
+        }
+    }
+
+    fn is_leaf(&self) -> bool {
+        self.statics.is_empty() && self.param.is_none() && self.rest.is_empty()
+    }
+
+    fn all(&self, out: &mut Vec<usize>) {
+        out.extend(&self.ends);
+        out.extend(&self.rest);
+        for child in self.statics.values() {
+            child.all(out);
+        }
+        if let Some(p) = &self.param {
+            p.all(out);
+        }
+    }
+}
+
 /// True when some third pattern matching `example` is preferred over `loser`, so
 /// removing `winner` would not hand its paths to `loser`.
 fn between(
-    policy: &Policy,
+    trie: &Trie,
     shapes: &[Vec<Seg>],
     winner: usize,
     loser: usize,
@@ -213,7 +307,10 @@ fn between(
     fresh: &str,
 ) -> bool {
     let example_shape = segs(example);
-    (0..policy.paths().len())
+    let mut candidates = Vec::new();
+    trie.overlapping(&example_shape, &mut candidates);
+    candidates
+        .into_iter()
         .filter(|&c| c != winner && c != loser)
         .filter(|&c| within(&example_shape, &shapes[c]))
         .any(|c| {

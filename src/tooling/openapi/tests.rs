@@ -360,3 +360,9 @@ fn kebab_case_domains() {
     assert_eq!(derive::kebab("CronJob"), "cronjob");
     assert_eq!(derive::kebab("--"), "");
 }
+
+#[test]
+fn an_unquoted_version_number_is_accepted() {
+    let doc = "openapi: 3.0\npaths:\n  /a:\n    get: { tags: [a] }\n";
+    compiled(&derive_yaml(doc, Actions::default()));
+}

@@ -24,6 +24,7 @@
 
 mod shadow;
 
+use std::collections::HashSet;
 use std::path::Path;
 
 use serde_saphyr::Spanned;
@@ -105,13 +106,14 @@ fn unused_scopes(policy: &Policy, raw: Option<&RawPolicy>, out: &mut Lints) {
     let Some(catalog) = policy.catalog() else {
         return;
     };
-    let required =
-        |s: &str| {
-            policy.paths().iter().flat_map(|p| &p.rules).any(|r| {
-                r.all.iter().any(|a| **a == *s) || r.any.iter().flatten().any(|a| **a == *s)
-            })
-        };
-    for name in catalog.keys().filter(|s| !required(s)) {
+    let required: HashSet<&str> = policy
+        .paths()
+        .iter()
+        .flat_map(|p| &p.rules)
+        .flat_map(|r| r.all.iter().chain(r.any.iter().flatten()))
+        .map(|s| &**s)
+        .collect();
+    for name in catalog.keys().filter(|s| !required.contains(s.as_str())) {
         let pos = raw
             .and_then(|r| r.scopes.as_ref())
             .and_then(|c| c.get(name))

@@ -12,7 +12,7 @@ use scopegate::auth::{AuthFailure, Authenticator, Principal};
 use scopegate::config::Config;
 use scopegate::normalize::NormalizeOptions;
 use scopegate::policy::Policy;
-use scopegate::tooling::{demo::Demo, explain, policy_test, token};
+use scopegate::tooling::{demo::Demo, explain, lint, openapi, policy_test, token};
 
 /// Reads a process environment variable (HMAC secrets by `secret_env`).
 fn env(name: &str) -> Option<String> {
@@ -76,34 +76,52 @@ pub async fn demo(listen: SocketAddr) -> Result<()> {
     Ok(())
 }
 
-/// `scopegate check`.
-pub fn check(config_path: &Path) -> Result<ExitCode> {
-    let config = match Config::load(config_path) {
-        Ok(c) => c,
+/// `scopegate check`: the config, its policy and its auth setup (or, with `--policy`,
+/// one policy file alone); errors exit 1, lint warnings are printed and exit 0.
+pub fn check(config_path: &Path, policy_only: Option<&Path>) -> Result<ExitCode> {
+    let policy_path = match policy_only {
+        Some(p) => p.to_path_buf(),
+        None => {
+            let config = match Config::load(config_path) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    return Ok(ExitCode::FAILURE);
+                }
+            };
+            if let Err(e) = Authenticator::new(
+                &config.auth,
+                config.limits.max_token_bytes,
+                config.base_dir(),
+                &env,
+            ) {
+                eprintln!("{}: auth: {e}", config_path.display());
+                return Ok(ExitCode::FAILURE);
+            }
+            config.policy
+        }
+    };
+    let bytes = match std::fs::read(&policy_path) {
+        Ok(b) => b,
         Err(e) => {
-            eprintln!("{e}");
+            eprintln!("{}: {e}", policy_path.display());
             return Ok(ExitCode::FAILURE);
         }
     };
-    let policy = match Policy::load(&config.policy) {
+    let policy = match Policy::from_bytes(&policy_path, &bytes) {
         Ok(p) => p,
         Err(e) => {
             eprintln!("{e}");
             return Ok(ExitCode::FAILURE);
         }
     };
-    if let Err(e) = Authenticator::new(
-        &config.auth,
-        config.limits.max_token_bytes,
-        config.base_dir(),
-        &env,
-    ) {
-        eprintln!("{}: auth: {e}", config_path.display());
-        return Ok(ExitCode::FAILURE);
+    let warnings = lint::lint(&policy, &policy_path, &String::from_utf8_lossy(&bytes));
+    for w in &warnings {
+        eprintln!("{w}");
     }
     println!(
-        "ok: {} ({} routes, {} roles, {} scopes{}, mode {:?}, version {})",
-        config.policy.display(),
+        "ok: {} ({} routes, {} roles, {} scopes{}, mode {:?}, version {}){}",
+        policy_path.display(),
         policy.route_count(),
         policy.roles().len(),
         policy.known_scopes().len(),
@@ -113,7 +131,12 @@ pub fn check(config_path: &Path) -> Result<ExitCode> {
             " required"
         },
         policy.mode,
-        &policy.version[..12]
+        &policy.version[..12],
+        match warnings.len() {
+            0 => String::new(),
+            1 => ", 1 warning".to_string(),
+            n => format!(", {n} warnings"),
+        }
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -236,18 +259,30 @@ fn parse_claims(values: &[String]) -> Result<Vec<(String, String)>> {
         .collect()
 }
 
-/// `scopegate test`.
+/// `scopegate test`: with `-c`, the config's policy is the fallback, its issuers verify
+/// `token` principals and its path options apply.
 pub fn test(config: Option<&Path>, files: &[PathBuf]) -> Result<ExitCode> {
-    let fallback = match config {
-        Some(c) => Some(Config::load(c)?.policy),
+    let config = config.map(Config::load).transpose()?;
+    let authenticator = match &config {
+        Some(c) => Some(
+            Authenticator::new(&c.auth, c.limits.max_token_bytes, c.base_dir(), &env)
+                .context("auth")?,
+        ),
         None => None,
+    };
+    let setup = policy_test::Setup {
+        fallback_policy: config.as_ref().map(|c| c.policy.as_path()),
+        authenticator: authenticator.as_ref(),
+        normalize: NormalizeOptions {
+            allow_semicolons: config.as_ref().is_some_and(|c| c.paths.allow_semicolons),
+        },
     };
     let (mut passed, mut failed) = (0usize, 0usize);
     for file in files {
-        let outcomes = match policy_test::run_file(file, fallback.as_deref()) {
+        let outcomes = match policy_test::run_file(file, &setup) {
             Ok(o) => o,
             Err(e) => {
-                eprintln!("{e}");
+                println!("FAIL {}: {e}", file.display());
                 failed += 1;
                 continue;
             }
@@ -271,6 +306,32 @@ pub fn test(config: Option<&Path>, files: &[PathBuf]) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `--actions` of `scopegate openapi`.
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum ActionsPreset {
+    /// GET/HEAD read; POST, PUT, PATCH, DELETE write (Make style).
+    ReadWrite,
+    /// GET/HEAD read; POST, PUT, PATCH write; DELETE delete (mittwald style).
+    ReadWriteDelete,
+    /// GET/HEAD read; POST create; PUT, PATCH update; DELETE delete (Keygen style).
+    Crud,
+}
+
+/// `scopegate openapi`: the policy on stdout, notes about what was left out on stderr.
+pub fn openapi(spec: &Path, preset: ActionsPreset) -> Result<ExitCode> {
+    let actions = match preset {
+        ActionsPreset::ReadWrite => openapi::Actions::ReadWrite,
+        ActionsPreset::ReadWriteDelete => openapi::Actions::ReadWriteDelete,
+        ActionsPreset::Crud => openapi::Actions::Crud,
+    };
+    let out = openapi::generate(spec, actions)?;
+    for note in &out.notes {
+        eprintln!("warning: {note}");
+    }
+    print!("{}", out.yaml);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Flags of `scopegate token`.

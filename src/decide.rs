@@ -14,7 +14,7 @@ use crate::policy::{
     Constraint, Lookup, MethodRule, Mode, PathEntry, Policy, Role, Route, Source, Unmatched, scope,
 };
 
-pub use report::{ScopeReport, effective_scopes, scope_report};
+pub use report::{Identity, ScopeReport, effective_scopes, identity, scope_report};
 
 /// What happens to the request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,7 +18,8 @@
 //! - [`decide`]: `Policy` + looked-up route + principal → [`decide::Decision`]. Pure, no I/O.
 //! - [`proxy`]: the hyper service running the steps above and streaming to the upstream.
 //! - [`respond`]: every refusal and upstream failure → status, JSON body, headers.
-//! - [`tooling`]: the demo, `explain`, `check`, `token` and the echo upstream.
+//! - [`tooling`]: the demo, `explain`, policy tests, OpenAPI import, `check`'s lint,
+//!   `token` and the echo upstream.
 #![forbid(unsafe_code)]
 
 pub mod app;

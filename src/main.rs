@@ -49,7 +49,8 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:8080")]
         listen: std::net::SocketAddr,
     },
-    /// Validate the config and its policy; exit 1 with file:line:col errors.
+    /// Validate the config and its policy; exit 1 with file:line:col errors, print
+    /// warnings (exit 0) for policies that probably do not say what was meant.
     Check {
         #[arg(
             short,
@@ -58,6 +59,9 @@ enum Command {
             default_value = "scopegate.yaml"
         )]
         config: PathBuf,
+        /// Check this policy file alone, without a gateway config (wins over -c).
+        #[arg(long)]
+        policy: Option<PathBuf>,
     },
     /// Show the decision for one request, step by step (exit 0 allowed, 1 denied, 2 error).
     Explain(cli::ExplainArgs),
@@ -69,6 +73,14 @@ enum Command {
         /// Test files.
         #[arg(required = true)]
         files: Vec<PathBuf>,
+    },
+    /// Print a policy derived from an OpenAPI 3.0/3.1 document (YAML or JSON).
+    Openapi {
+        /// The OpenAPI document.
+        spec: PathBuf,
+        /// Action words for `<domain>:<action>` scopes.
+        #[arg(long, value_enum, default_value = "read-write-delete")]
+        actions: cli::ActionsPreset,
     },
     /// Mint a development HS256 token.
     Token(cli::TokenArgs),
@@ -84,12 +96,13 @@ fn main() -> ExitCode {
         Command::Demo { listen } => runtime()
             .and_then(|rt| rt.block_on(cli::demo(listen)))
             .map(|()| ExitCode::SUCCESS),
-        Command::Check { config } => cli::check(&config),
+        Command::Check { config, policy } => cli::check(&config, policy.as_deref()),
         Command::Explain(args) => cli::explain(&args).or_else(|e| {
             eprintln!("error: {e:#}");
             Ok(ExitCode::from(2))
         }),
         Command::Test { config, files } => cli::test(config.as_deref(), &files),
+        Command::Openapi { spec, actions } => cli::openapi(&spec, actions),
         Command::Token(args) => cli::token(&args).map(|()| ExitCode::SUCCESS),
     };
     result.unwrap_or_else(|e| {

@@ -4,13 +4,13 @@
 
 use std::path::Path;
 
-use scopegate::tooling::policy_test::run_file;
+use scopegate::tooling::policy_test::{Setup, run_file};
 
 fn run(name: &str) {
     let file = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("policies")
         .join(format!("{name}.tests.yaml"));
-    let outcomes = run_file(&file, None).unwrap_or_else(|e| panic!("{e}"));
+    let outcomes = run_file(&file, &Setup::default()).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         outcomes.len() >= 10,
         "{name}: only {} cases",
@@ -76,7 +76,7 @@ fn a_wrong_expectation_fails() {
         "policy: orders.yaml\ncases:\n  - name: wrong\n    request: { method: DELETE, path: /orders/1 }\n    principal: { roles: [customer] }\n    expect: { status: 200 }\n",
     )
     .unwrap();
-    let outcomes = run_file(&tests, None).unwrap();
+    let outcomes = run_file(&tests, &Setup::default()).unwrap();
     assert!(!outcomes[0].passed);
     assert!(
         outcomes[0]

@@ -6,6 +6,37 @@ use super::holds_scope;
 use crate::auth::Principal;
 use crate::policy::{MethodRule, Policy, scope};
 
+/// What the gateway tells the upstream about an allowed caller (the identity headers):
+/// one function so `scopegate test` checks exactly what the proxy forwards.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity<'a> {
+    /// The credential's subject, if it has one.
+    pub subject: Option<&'a str>,
+    /// The roles as the credential names them (unknown ones too, since the upstream may
+    /// know them), or the policy's default role when it names none.
+    pub roles: Vec<&'a str>,
+    /// The effective scopes, sorted.
+    pub scopes: Vec<&'a str>,
+}
+
+/// The identity forwarded for `principal` under `policy`.
+pub fn identity<'a>(policy: &'a Policy, principal: &'a Principal) -> Identity<'a> {
+    let roles = if principal.roles.is_empty() {
+        policy
+            .default_role()
+            .map(|r| &*r.name)
+            .into_iter()
+            .collect()
+    } else {
+        principal.roles.iter().map(String::as_str).collect()
+    };
+    Identity {
+        subject: principal.subject.as_deref(),
+        roles,
+        scopes: effective_scopes(policy, principal),
+    }
+}
+
 /// The scopes a rule asks for and those of them the caller lacks.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct ScopeReport<'p> {

@@ -15,7 +15,7 @@ use hyper_util::rt::TokioExecutor;
 use super::{IdentityNames, Peer, headers};
 use crate::auth::Principal;
 use crate::config::UpstreamConfig;
-use crate::decide::{Reason, effective_scopes};
+use crate::decide::{Reason, identity};
 use crate::policy::Policy;
 use crate::respond::Body;
 
@@ -199,26 +199,14 @@ fn set_identity(
     principal: &Principal,
     policy: &Policy,
 ) {
-    if let Some(sub) = principal
-        .subject
-        .as_deref()
-        .and_then(|s| HeaderValue::from_str(s).ok())
-    {
+    let id = identity(policy, principal);
+    if let Some(sub) = id.subject.and_then(|s| HeaderValue::from_str(s).ok()) {
         h.insert(names.subject.clone(), sub);
     }
-    let roles: Vec<&str> = if principal.roles.is_empty() {
-        policy
-            .default_role()
-            .map(|r| &*r.name)
-            .into_iter()
-            .collect()
-    } else {
-        principal.roles.iter().map(String::as_str).collect()
-    };
-    if let Ok(v) = HeaderValue::from_str(&roles.join(" ")) {
+    if let Ok(v) = HeaderValue::from_str(&id.roles.join(" ")) {
         h.insert(names.roles.clone(), v);
     }
-    if let Ok(v) = HeaderValue::from_str(&effective_scopes(policy, principal).join(" ")) {
+    if let Ok(v) = HeaderValue::from_str(&id.scopes.join(" ")) {
         h.insert(names.scopes.clone(), v);
     }
 }

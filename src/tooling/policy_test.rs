@@ -1,18 +1,27 @@
-//! `scopegate test`: policy unit tests. Each case is a request and a principal; the
-//! policy decides it exactly as the gateway would (same normalizer, lookup and decide),
-//! and the status, reason and missing scopes are compared with what the case expects.
+//! `scopegate test`: policy unit tests. Each case is a request and a caller; the policy
+//! decides it exactly as the gateway would (same normalizer, lookup and decide), and
+//! the status, reason, missing scopes and forwarded identity headers are compared with
+//! what the case expects.
+//!
+//! A caller is written either as what a verified credential would say (`roles`,
+//! `scopes`, `claims`) or as a real `token`, which is verified with the issuers of the
+//! gateway config given by `-c` — so a test can also pin down how an IdP's tokens are
+//! read (claim mapping, expiry, audience). Without a config a `token` case fails:
+//! an unverified token is never decided on.
+
+mod evaluate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use http::Method;
 use serde::Deserialize;
 
-use crate::auth::{AuthFailure, Principal};
-use crate::decide::{self, Verdict};
-use crate::normalize::{NormalizeOptions, normalize_path};
+use crate::auth::{AuthFailure, Authenticator, Principal};
+use crate::normalize::NormalizeOptions;
 use crate::policy::{Policy, PolicyError};
 use crate::yaml::{self, Located};
+
+pub use evaluate::{Evaluation, ForwardedIdentity, evaluate};
 
 /// A test file: the policy it tests (relative to the file) and its cases.
 #[derive(Debug, Deserialize)]
@@ -29,11 +38,14 @@ pub struct TestFile {
 pub struct Case {
     pub name: String,
     pub request: CaseRequest,
+    /// Absent: the request carries no credentials.
     #[serde(default)]
     pub principal: Option<CasePrincipal>,
     pub expect: Expect,
 }
 
+/// The request of a case: method and path as a client would send them (normalized
+/// like the gateway does before deciding).
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CaseRequest {
@@ -41,7 +53,7 @@ pub struct CaseRequest {
     pub path: String,
 }
 
-/// The caller as the verified credential would describe it.
+/// The caller: either what a verified credential would describe, or a real token.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CasePrincipal {
@@ -52,8 +64,12 @@ pub struct CasePrincipal {
     pub scopes: Option<Vec<String>>,
     #[serde(default)]
     pub claims: BTreeMap<String, serde_json::Value>,
+    /// A JWT, verified with the `-c` config's issuers; excludes the fields above.
+    #[serde(default)]
+    pub token: Option<String>,
 }
 
+/// What must happen; only the fields given are compared.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct Expect {
@@ -62,6 +78,41 @@ pub struct Expect {
     pub reason: Option<String>,
     #[serde(default)]
     pub missing_scopes: Option<Vec<String>>,
+    /// The identity headers the upstream would receive (the request must be forwarded).
+    #[serde(default)]
+    pub identity_headers: Option<ExpectIdentity>,
+}
+
+/// Expected identity header values: `subject`, `roles` (as the credential names them,
+/// or the default role) and `scopes` (effective, sorted), each a space-separated string
+/// or a list.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectIdentity {
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub roles: Option<HeaderText>,
+    #[serde(default)]
+    pub scopes: Option<HeaderText>,
+}
+
+/// A header value written as the header carries it, or as a list of its words.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum HeaderText {
+    Text(String),
+    Words(Vec<String>),
+}
+
+impl HeaderText {
+    /// The header value this stands for.
+    pub fn value(&self) -> String {
+        match self {
+            HeaderText::Text(t) => t.clone(),
+            HeaderText::Words(w) => w.join(" "),
+        }
+    }
 }
 
 /// A test file that could not be run at all.
@@ -78,6 +129,17 @@ pub enum TestFileError {
     NoPolicy(PathBuf),
     #[error("{0}")]
     Policy(#[from] PolicyError),
+}
+
+/// What a test run may take from a gateway config (`-c`).
+#[derive(Default)]
+pub struct Setup<'a> {
+    /// The policy tested when a file names none.
+    pub fallback_policy: Option<&'a Path>,
+    /// Verifies `token` principals; `None` makes such cases fail.
+    pub authenticator: Option<&'a Authenticator>,
+    /// The config's path options, so `;` is refused or allowed as the gateway would.
+    pub normalize: NormalizeOptions,
 }
 
 /// What one case did.
@@ -102,53 +164,68 @@ impl CasePrincipal {
             claims,
         }
     }
+
+    /// The authentication result for this caller: a `token` is verified like the
+    /// gateway verifies a bearer token; anything else is taken as already verified.
+    fn authenticate(&self, setup: &Setup) -> Result<Result<Principal, AuthFailure>, String> {
+        let Some(token) = &self.token else {
+            return Ok(Ok(self.to_principal()));
+        };
+        if !self.roles.is_empty() || self.scopes.is_some() || !self.claims.is_empty() {
+            return Err("principal: give either `token` or roles/scopes/claims, not both".into());
+        }
+        match setup.authenticator {
+            Some(auth) => Ok(auth.verify_jwt(token)),
+            None => {
+                Err("principal.token needs a gateway config (-c) whose issuers verify it".into())
+            }
+        }
+    }
 }
 
-/// Runs every case of one test file; `fallback_policy` is used when the file names none.
-pub fn run_file(
-    path: &Path,
-    fallback_policy: Option<&Path>,
-) -> Result<Vec<Outcome>, TestFileError> {
+/// Runs every case of one test file.
+pub fn run_file(path: &Path, setup: &Setup) -> Result<Vec<Outcome>, TestFileError> {
     let text = std::fs::read_to_string(path).map_err(|source| TestFileError::Read {
         path: path.to_path_buf(),
         source,
     })?;
     let file: TestFile = yaml::from_str(path, &text)?;
-    let policy_path = match (&file.policy, fallback_policy) {
+    let policy_path = match (&file.policy, setup.fallback_policy) {
         (Some(p), _) => path.parent().unwrap_or(Path::new(".")).join(p),
         (None, Some(p)) => p.to_path_buf(),
         (None, None) => return Err(TestFileError::NoPolicy(path.to_path_buf())),
     };
     let policy = Policy::load(&policy_path)?;
-    Ok(file.cases.iter().map(|c| run_case(&policy, c)).collect())
+    Ok(file
+        .cases
+        .iter()
+        .map(|c| run_case(&policy, c, setup))
+        .collect())
 }
 
-/// Decides one case as the gateway would.
-pub fn run_case(policy: &Policy, case: &Case) -> Outcome {
+/// Decides one case as the gateway would and compares it with the expectation.
+pub fn run_case(policy: &Policy, case: &Case, setup: &Setup) -> Outcome {
     let mut trace = Vec::new();
-    let principal = case.principal.as_ref().map(CasePrincipal::to_principal);
-    let (status, reason, missing) = evaluate(policy, &case.request, principal.as_ref(), &mut trace);
-    let mut problems = Vec::new();
-    if status != case.expect.status {
-        problems.push(format!("status {status}, expected {}", case.expect.status));
-    }
-    if let Some(want) = &case.expect.reason
-        && reason.as_deref() != Some(want.as_str())
-    {
-        problems.push(format!(
-            "reason {}, expected {want}",
-            reason.as_deref().unwrap_or("(none)")
-        ));
-    }
-    if let Some(want) = &case.expect.missing_scopes
-        && &missing != want
-    {
-        problems.push(format!(
-            "missing scopes [{}], expected [{}]",
-            missing.join(" "),
-            want.join(" ")
-        ));
-    }
+    let caller = match case.principal.as_ref().map(|p| p.authenticate(setup)) {
+        None => None,
+        Some(Ok(result)) => Some(result),
+        Some(Err(problem)) => {
+            return Outcome {
+                name: case.name.clone(),
+                passed: false,
+                mismatch: Some(problem),
+                trace,
+            };
+        }
+    };
+    let got = evaluate(
+        policy,
+        &case.request,
+        caller.as_ref().map(|r| r.as_ref().map_err(|e| *e)),
+        setup.normalize,
+        &mut trace,
+    );
+    let problems = compare(&case.expect, &got);
     Outcome {
         name: case.name.clone(),
         passed: problems.is_empty(),
@@ -157,41 +234,61 @@ pub fn run_case(policy: &Policy, case: &Case) -> Outcome {
     }
 }
 
-/// Status, reason and missing scopes of one request, by the gateway's own steps.
-pub fn evaluate(
-    policy: &Policy,
-    req: &CaseRequest,
-    principal: Option<&Principal>,
-    trace: &mut Vec<String>,
-) -> (u16, Option<String>, Vec<String>) {
-    let Ok(method) = Method::from_bytes(req.method.as_bytes()) else {
-        trace.push(format!("1. method `{}` is not an HTTP method", req.method));
-        return (400, Some("bad_request".into()), Vec::new());
-    };
-    let path = match normalize_path(&req.path, NormalizeOptions::default()) {
-        Ok(p) => p,
-        Err(e) => {
-            trace.push(format!("1. path refused: {e}"));
-            return (400, Some("bad_request".into()), Vec::new());
+/// Every difference between what a case expects and what happened.
+fn compare(want: &Expect, got: &Evaluation) -> Vec<String> {
+    let mut problems = Vec::new();
+    if got.status != want.status {
+        problems.push(format!("status {}, expected {}", got.status, want.status));
+    }
+    if let Some(reason) = &want.reason
+        && got.reason.as_deref() != Some(reason.as_str())
+    {
+        problems.push(format!(
+            "reason {}, expected {reason}",
+            got.reason.as_deref().unwrap_or("(none)")
+        ));
+    }
+    if let Some(missing) = &want.missing_scopes
+        && &got.missing_scopes != missing
+    {
+        problems.push(format!(
+            "missing scopes [{}], expected [{}]",
+            got.missing_scopes.join(" "),
+            missing.join(" ")
+        ));
+    }
+    if let Some(headers) = &want.identity_headers {
+        match &got.identity {
+            None => problems.push(
+                "no identity headers would be forwarded (denied, or no valid credentials)".into(),
+            ),
+            Some(id) => {
+                let mut check = |name: &str, want: Option<String>, got: Option<&str>| {
+                    if let Some(want) = want
+                        && got != Some(want.as_str())
+                    {
+                        problems.push(format!(
+                            "identity header {name} {}, expected `{want}`",
+                            got.map_or("absent".to_string(), |g| format!("`{g}`"))
+                        ));
+                    }
+                };
+                check("subject", headers.subject.clone(), id.subject.as_deref());
+                check(
+                    "roles",
+                    headers.roles.as_ref().map(HeaderText::value),
+                    Some(&id.roles),
+                );
+                check(
+                    "scopes",
+                    headers.scopes.as_ref().map(HeaderText::value),
+                    Some(&id.scopes),
+                );
+            }
         }
-    };
-    trace.push(format!("1. path: {path}"));
-    let lookup = policy.lookup(&method, &path);
-    let auth = Some(principal.ok_or(AuthFailure::Missing));
-    let d = decide::decide(policy, &lookup, auth, trace);
-    let missing = match (d.rule, principal, d.reason) {
-        (Some(rule), Some(p), Some(decide::Reason::InsufficientScope)) => {
-            decide::scope_report(policy, rule, p)
-                .missing
-                .into_iter()
-                .map(String::from)
-                .collect()
-        }
-        _ => Vec::new(),
-    };
-    let status = match d.verdict {
-        Verdict::Deny => d.reason.map_or(403, |r| r.status()),
-        Verdict::Allow | Verdict::ShadowDeny => 200,
-    };
-    (status, d.reason.map(|r| r.as_str().to_string()), missing)
+    }
+    problems
 }
+
+#[cfg(test)]
+mod tests;

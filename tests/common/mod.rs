@@ -53,7 +53,7 @@ const SECRET_ENV: &str = "SCOPEGATE_IT_SECRET";
 
 /// Upper bound for any single network wait, so a broken gateway fails a test instead
 /// of hanging the suite.
-pub const IO_TIMEOUT: Duration = Duration::from_secs(10);
+pub const IO_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Where the gateway's `upstream.url` points.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

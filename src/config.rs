@@ -281,7 +281,7 @@ impl Config {
         // A CA for a plain-http upstream would verify nothing: say so instead of ignoring it.
         if !https && self.upstream.ca.is_some() {
             return Err(bad(
-                "upstream.ca is only used with an https upstream.url".into(),
+                "upstream.ca is only used with an https upstream.url".into()
             ));
         }
         for (name, value) in [

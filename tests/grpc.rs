@@ -128,14 +128,25 @@ async fn denied_grpc_calls_get_grpc_statuses_and_never_reach_the_service() {
     let h = gateway(upstream.addr).await;
     let wrong_scope = format!("Bearer {}", h.token(&[], &["orders:read"], "svc", &[]));
 
-    let denied = check(&h, Some(&wrong_scope)).await.expect_err("call denied");
+    let denied = check(&h, Some(&wrong_scope))
+        .await
+        .expect_err("call denied");
     assert_eq!(denied.code(), tonic::Code::PermissionDenied, "{denied:?}");
     assert!(!denied.message().is_empty());
 
     let denied = check(&h, None).await.expect_err("call denied");
     assert_eq!(denied.code(), tonic::Code::Unauthenticated, "{denied:?}");
 
-    let bad = format!("Bearer {}", token_with_secret(b"another-secret-entirely-0123456789", &[], &["health:read"], "svc", &[]));
+    let bad = format!(
+        "Bearer {}",
+        token_with_secret(
+            b"another-secret-entirely-0123456789",
+            &[],
+            &["health:read"],
+            "svc",
+            &[]
+        )
+    );
     let denied = check(&h, Some(&bad)).await.expect_err("call denied");
     assert_eq!(denied.code(), tonic::Code::Unauthenticated, "{denied:?}");
 

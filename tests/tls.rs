@@ -105,7 +105,11 @@ async fn https_serves_http1_and_http2_chosen_by_alpn() {
         .unwrap();
     let mut got = Vec::new();
     let _ = tokio::time::timeout(IO_TIMEOUT, plain.read_to_end(&mut got)).await;
-    assert!(!got.starts_with(b"HTTP/"), "{:?}", String::from_utf8_lossy(&got));
+    assert!(
+        !got.starts_with(b"HTTP/"),
+        "{:?}",
+        String::from_utf8_lossy(&got)
+    );
     h.stop().await;
 }
 
@@ -133,15 +137,26 @@ async fn mtls_refuses_clients_without_a_certificate_and_maps_the_certificate_to_
         Err(_) => true,
         Ok(stream) => certs::get(stream, "/health", &[]).await.is_err(),
     };
-    assert!(refused, "a client certificate of an unknown CA was accepted");
+    assert!(
+        refused,
+        "a client certificate of an unknown CA was accepted"
+    );
 
     // A good certificate: served, and its SANs feed `require` through `claim:x509.sans`.
     let good = client_ca.leaf("billing", &["billing", "billing.internal"], Usage::Client);
     let config = certs::client_config(&files.ca.pem, &[b"h2"], Some(&good));
     for (path, headers, status) in [
         ("/health", vec![], 200),
-        ("/services/billing", vec![("authorization", auth.as_str())], 200),
-        ("/services/payroll", vec![("authorization", auth.as_str())], 403),
+        (
+            "/services/billing",
+            vec![("authorization", auth.as_str())],
+            200,
+        ),
+        (
+            "/services/payroll",
+            vec![("authorization", auth.as_str())],
+            403,
+        ),
         // A client certificate is not a credential: a token is still required.
         ("/services/billing", vec![], 401),
     ] {
@@ -198,11 +213,17 @@ async fn a_certificate_swapped_on_disk_is_served_to_new_connections() {
     tokio::spawn(conn);
 
     // A broken pair on disk (new key, old certificate) is not taken: the old one stays.
-    let rotated = files.ca.leaf("gateway-rotated", &["127.0.0.1"], Usage::Server);
+    let rotated = files
+        .ca
+        .leaf("gateway-rotated", &["127.0.0.1"], Usage::Server);
     std::fs::write(&files.key, &rotated.key_pem).unwrap();
     tokio::time::sleep(scopegate::tls::RELOAD_INTERVAL * 2).await;
     let stream = certs::connect(h.addr, config.clone()).await.unwrap();
-    assert_eq!(certs::server_cert(&stream), files.leaf.der, "a mismatched pair was loaded");
+    assert_eq!(
+        certs::server_cert(&stream),
+        files.leaf.der,
+        "a mismatched pair was loaded"
+    );
     drop(stream);
 
     // The matching certificate arrives: new connections get it within a few periods.
@@ -226,7 +247,10 @@ async fn a_certificate_swapped_on_disk_is_served_to_new_connections() {
     *req.uri_mut() = "/health".parse().unwrap();
     req.headers_mut()
         .insert(http::header::HOST, "gateway.test".parse().unwrap());
-    let resp = old_conn.send_request(req).await.expect("old connection still open");
+    let resp = old_conn
+        .send_request(req)
+        .await
+        .expect("old connection still open");
     assert_eq!(resp.status(), 200);
     h.stop().await;
 }
@@ -263,7 +287,9 @@ async fn https_upstream_with_a_private_ca_over_http1_and_http2() {
     for (http2, version) in [(false, "HTTP/1.1"), (true, "HTTP/2.0")] {
         let (h, echo) = https_upstream(http2, "private").await;
         let auth = token(&h, &[]);
-        let resp = h.request("GET", "/orders?x=1", &[("authorization", &auth)]).await;
+        let resp = h
+            .request("GET", "/orders?x=1", &[("authorization", &auth)])
+            .await;
         assert_eq!(resp.status, 200, "{}", resp.brief());
         let seen = resp.echo();
         assert_eq!(seen.path, "/orders");
@@ -278,7 +304,9 @@ async fn https_upstream_with_a_private_ca_over_http1_and_http2() {
 async fn https_upstream_with_an_untrusted_certificate_is_a_502() {
     let (h, echo) = https_upstream(false, "unrelated").await;
     let auth = token(&h, &[]);
-    let resp = h.request("GET", "/orders", &[("authorization", &auth)]).await;
+    let resp = h
+        .request("GET", "/orders", &[("authorization", &auth)])
+        .await;
     assert_denial(&resp, 502, "BadGatewayError", "upstream_unavailable");
     h.stop().await;
     echo.shutdown().await;

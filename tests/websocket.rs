@@ -44,6 +44,8 @@ async fn ws_echo() -> WsEcho {
             count.fetch_add(1, Ordering::SeqCst);
             let tx = tx.clone();
             tokio::spawn(async move {
+                // tungstenite's callback type fixes the (large) error type.
+                #[allow(clippy::result_large_err)]
                 let seen = |req: &Request, resp: Response| {
                     let subject = req
                         .headers()
@@ -95,7 +97,9 @@ async fn open(
     ),
     WsError,
 > {
-    let mut req = format!("ws://{}/chat", h.addr).into_client_request().unwrap();
+    let mut req = format!("ws://{}/chat", h.addr)
+        .into_client_request()
+        .unwrap();
     if let Some(a) = authorization {
         req.headers_mut()
             .insert("authorization", a.parse().unwrap());

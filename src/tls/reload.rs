@@ -61,6 +61,11 @@ impl CertReloader {
         })
     }
 
+    /// The certificate new handshakes get now.
+    pub fn current(&self) -> Arc<CertifiedKey> {
+        self.current.load_full()
+    }
+
     /// Re-reads the files and swaps in the pair when their bytes changed and load.
     /// `Ok(false)`: unchanged. An error leaves the current certificate in place.
     pub fn reload_if_changed(&self) -> Result<bool, TlsError> {
@@ -121,13 +126,12 @@ fn build(
 ) -> Result<CertifiedKey, TlsError> {
     let chain = certs_from_pem(cert_path, cert)?;
     let key = key_from_pem(key_path, key)?;
-    let certified = CertifiedKey::from_der(chain, key, provider).map_err(|source| {
-        TlsError::Rustls {
+    let certified =
+        CertifiedKey::from_der(chain, key, provider).map_err(|source| TlsError::Rustls {
             path: key_path.to_path_buf(),
             what: "private key does not load or does not match the certificate",
             source,
-        }
-    })?;
+        })?;
     Ok(certified)
 }
 

@@ -63,7 +63,9 @@ impl Ca {
         let sans: Vec<String> = sans.iter().map(|s| s.to_string()).collect();
         let mut params = CertificateParams::new(sans).expect("leaf params");
         params.distinguished_name.push(DnType::CommonName, cn);
-        params.distinguished_name.push(DnType::OrganizationName, "scopegate tests");
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, "scopegate tests");
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![match usage {
             Usage::Server => ExtendedKeyUsagePurpose::ServerAuth,
@@ -177,8 +179,10 @@ pub async fn get(
         sender.send_request(req).await?
     } else {
         *req.uri_mut() = path.parse().expect("path");
-        req.headers_mut()
-            .insert(http::header::HOST, http::HeaderValue::from_static("gateway.test"));
+        req.headers_mut().insert(
+            http::header::HOST,
+            http::HeaderValue::from_static("gateway.test"),
+        );
         let (mut sender, conn) = hyper::client::conn::http1::handshake(io).await?;
         tokio::spawn(conn);
         sender.send_request(req).await?

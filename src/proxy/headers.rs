@@ -185,6 +185,16 @@ mod tests {
     }
 
     #[test]
+    fn te_trailers_is_recognised_among_other_codings() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_trailers(&h));
+        h.insert(TE, HeaderValue::from_static("gzip;q=0.5, Trailers"));
+        assert!(wants_trailers(&h));
+        h.insert(TE, HeaderValue::from_static("gzip, trailersx"));
+        assert!(!wants_trailers(&h));
+    }
+
+    #[test]
     fn identity_spoofs_in_any_spelling_and_overrides_go() {
         let mut h = HeaderMap::new();
         h.insert("x-auth-subject", HeaderValue::from_static("admin"));

@@ -9,11 +9,19 @@ use hyper_util::rt::TokioIo;
 
 /// The `Upgrade` header of an HTTP/1.1 request that asks to switch protocols
 /// (`Connection: upgrade` plus `Upgrade`); `None` for every other request.
+///
+/// `h2c` is never passed on: a tunnelled HTTP/2 connection would carry requests the
+/// gateway never decides on ("h2c smuggling"). Such a request goes upstream as a plain
+/// request without its `Upgrade` header.
 pub fn requested<B>(req: &Request<B>) -> Option<HeaderValue> {
     if req.version() != Version::HTTP_11 || !connection_has_upgrade(req.headers()) {
         return None;
     }
-    req.headers().get(UPGRADE).cloned()
+    let value = req.headers().get(UPGRADE)?;
+    let h2c = value.to_str().map_or(true, |v| {
+        v.split(',').any(|p| p.trim().eq_ignore_ascii_case("h2c"))
+    });
+    (!h2c).then(|| value.clone())
 }
 
 /// True when a `Connection` header lists the `upgrade` token.
@@ -48,4 +56,53 @@ pub fn spawn_tunnel(client: OnUpgrade, upstream: OnUpgrade) {
             Err(e) => tracing::debug!(error = %e, "upgraded connection ended with an error"),
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(version: Version, headers: &[(&str, &str)]) -> Request<()> {
+        let mut r = Request::new(());
+        *r.version_mut() = version;
+        for (k, v) in headers {
+            r.headers_mut().append(
+                http::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        r
+    }
+
+    #[test]
+    fn only_http1_requests_with_both_headers_upgrade() {
+        let ws = [
+            ("connection", "keep-alive, Upgrade"),
+            ("upgrade", "websocket"),
+        ];
+        assert_eq!(
+            requested(&req(Version::HTTP_11, &ws)),
+            Some(HeaderValue::from_static("websocket"))
+        );
+        assert_eq!(requested(&req(Version::HTTP_2, &ws)), None);
+        assert_eq!(requested(&req(Version::HTTP_10, &ws)), None);
+        assert_eq!(
+            requested(&req(Version::HTTP_11, &[("upgrade", "websocket")])),
+            None,
+            "Upgrade without Connection: upgrade"
+        );
+        assert_eq!(
+            requested(&req(Version::HTTP_11, &[("connection", "upgrade")])),
+            None
+        );
+        let h2c = [
+            ("connection", "Upgrade, HTTP2-Settings"),
+            ("upgrade", "H2C"),
+        ];
+        assert_eq!(
+            requested(&req(Version::HTTP_11, &h2c)),
+            None,
+            "h2c smuggling"
+        );
+    }
 }

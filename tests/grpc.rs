@@ -94,7 +94,19 @@ async fn check(h: &Harness, authorization: Option<&str>) -> Result<Wire, tonic::
         .http2_only(true)
         .build_http();
     let origin = format!("http://{}", h.addr).parse().unwrap();
-    let mut health = HealthClient::with_origin(client, origin);
+    call(HealthClient::with_origin(client, origin), authorization).await
+}
+
+async fn call<T>(
+    mut health: HealthClient<T>,
+    authorization: Option<&str>,
+) -> Result<Wire, tonic::Status>
+where
+    T: tonic::client::GrpcService<tonic::body::Body>,
+    T::Error: Into<tonic::codegen::StdError>,
+    T::ResponseBody: tonic::codegen::Body<Data = bytes::Bytes> + Send + 'static,
+    <T::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
     let mut req = tonic::Request::new(HealthCheckRequest {
         service: SERVICE.into(),
     });
@@ -155,5 +167,54 @@ async fn denied_grpc_calls_get_grpc_statuses_and_never_reach_the_service() {
         0,
         "a denied call reached the gRPC service"
     );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn grpc_over_tls_with_alpn_h2() {
+    let upstream = grpc_upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca = certs::Ca::new("listener CA");
+    let leaf = ca.leaf("gateway", &["127.0.0.1"], certs::Usage::Server);
+    let cert = certs::write(dir.path(), "tls.crt", &leaf.cert_pem);
+    let key = certs::write(dir.path(), "tls.key", &leaf.key_pem);
+    let tls = format!(
+        "tls:\n  cert: {}\n  key: {}\n",
+        cert.display(),
+        key.display()
+    );
+    let url = format!("http://{}", upstream.addr);
+    let h = Harness::start_with(Setup {
+        policy: POLICY,
+        extra_config: &tls,
+        upstream_url: Some(&url),
+        upstream_settings: "http2: true",
+        ..Setup::default()
+    })
+    .await;
+    // The connector sets ALPN h2 itself, so the config must come without any.
+    let config = Arc::unwrap_or_clone(certs::client_config(&ca.pem, &[], None));
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_only()
+        .enable_http2()
+        .build();
+    let client: Client<_, tonic::body::Body> = Client::builder(TokioExecutor::new())
+        .http2_only(true)
+        .build(https);
+    let origin: http::Uri = format!("https://{}", h.addr).parse().unwrap();
+
+    let token = format!("Bearer {}", h.token(&[], &["health:read"], "svc", &[]));
+    let status = call(
+        HealthClient::with_origin(client.clone(), origin.clone()),
+        Some(&token),
+    )
+    .await
+    .expect("call allowed over TLS");
+    assert_eq!(status, Wire::Serving);
+    let denied = call(HealthClient::with_origin(client, origin), None)
+        .await
+        .expect_err("call denied over TLS");
+    assert_eq!(denied.code(), tonic::Code::Unauthenticated, "{denied:?}");
     h.stop().await;
 }

@@ -194,14 +194,13 @@ impl Upstream {
             set_identity(h, out.names, principal, policy);
         }
         let request = Request::from_parts(parts, body);
-        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
-        {
-            Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
-            Ok(Err(e)) if e.is_connect() => return Err(UpstreamError::Connect(e)),
-            Ok(Err(e)) => return Err(UpstreamError::Failed(e)),
-            Ok(Ok(r)) => r,
-        };
-        let mut response = response;
+        let mut response =
+            match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+                Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
+                Ok(Err(e)) if e.is_connect() => return Err(UpstreamError::Connect(e)),
+                Ok(Err(e)) => return Err(UpstreamError::Failed(e)),
+                Ok(Ok(r)) => r,
+            };
         let switched = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
         let switched_to = switched
             .then(|| response.headers().get(http::header::UPGRADE).cloned())

@@ -12,6 +12,7 @@ use crate::auth::{self, Authenticator};
 use crate::config::Config;
 use crate::policy::{LivePolicy, Policy, PolicyError};
 use crate::proxy::{Gateway, SetupError, server};
+use crate::tls::{self, CertReloader, TlsError};
 
 /// Why the gateway could not be assembled.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,8 @@ pub enum AppError {
     ApiKeys(#[from] auth::ApiKeyFileError),
     #[error("{0}")]
     Setup(#[from] SetupError),
+    #[error("tls: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// A gateway ready to serve, with handles to its live parts.
@@ -33,6 +36,8 @@ pub struct App {
     /// The live policy: a reload stores a new one here.
     pub policy: Arc<LivePolicy>,
     pub auth: Arc<Authenticator>,
+    /// The listener's TLS config and the certificate it serves, when `tls:` is set.
+    pub tls: Option<(Arc<rustls::ServerConfig>, Arc<CertReloader>)>,
 }
 
 impl App {
@@ -60,16 +65,29 @@ impl App {
         let auth = Arc::new(auth);
         let policy = Arc::new(LivePolicy::new(policy));
         let gateway = Gateway::new(&config, policy.clone(), auth.clone())?;
+        let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
         Ok(App {
             config,
             gateway,
             policy,
             auth,
+            tls,
         })
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains within the grace period.
+    /// With TLS, the certificate files are watched for as long as this runs.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
-        server::serve(listener, self.gateway, &self.config.limits, shutdown).await;
+        let (tls, watch) = match self.tls {
+            Some((config, reloader)) => (
+                Some(config),
+                Some(tokio::spawn(reloader.watch(tls::RELOAD_INTERVAL))),
+            ),
+            None => (None, None),
+        };
+        server::serve(listener, self.gateway, &self.config.limits, tls, shutdown).await;
+        if let Some(watch) = watch {
+            watch.abort();
+        }
     }
 }

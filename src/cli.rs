@@ -98,6 +98,17 @@ pub fn check(config_path: &Path, policy_only: Option<&Path>) -> Result<ExitCode>
                 eprintln!("{}: auth: {e}", config_path.display());
                 return Ok(ExitCode::FAILURE);
             }
+            // The certificate, key and CA files are read now, as `run` would read them.
+            if let Some(tls) = &config.tls
+                && let Err(e) = scopegate::tls::server_config(tls)
+            {
+                eprintln!("{}: tls: {e}", config_path.display());
+                return Ok(ExitCode::FAILURE);
+            }
+            if let Err(e) = scopegate::proxy::Upstream::new(&config.upstream) {
+                eprintln!("{}: upstream: {e}", config_path.display());
+                return Ok(ExitCode::FAILURE);
+            }
             config.policy
         }
     };

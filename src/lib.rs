@@ -18,6 +18,7 @@
 //! - [`decide`]: `Policy` + looked-up route + principal → [`decide::Decision`]. Pure, no I/O.
 //! - [`proxy`]: the hyper service running the steps above and streaming to the upstream.
 //! - [`respond`]: every refusal and upstream failure → status, JSON body, headers.
+//! - [`tls`]: rustls configs for the listener (certificate reload, mTLS claims) and HTTPS upstreams.
 //! - [`tooling`]: the demo, `explain`, policy tests, OpenAPI import, `check`'s lint,
 //!   `token` and the echo upstream.
 #![forbid(unsafe_code)]
@@ -30,5 +31,6 @@ pub mod normalize;
 pub mod policy;
 pub mod proxy;
 pub mod respond;
+pub mod tls;
 pub mod tooling;
 pub mod yaml;

@@ -89,6 +89,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(cli.log_format);
+    scopegate::tls::install_provider();
     let result = match cli.command {
         Command::Run { config } => runtime()
             .and_then(|rt| rt.block_on(cli::run(&config)))

@@ -6,6 +6,7 @@
 mod forward;
 mod headers;
 pub mod server;
+mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,6 +20,7 @@ use crate::decide::{self, Decision, NoTrace, Reason, Verdict};
 use crate::normalize::{NormalizeOptions, normalize_path};
 use crate::policy::{LivePolicy, Lookup, Policy};
 use crate::respond::{self, Body, Refusal};
+use crate::tls::{self, ClientCert};
 
 pub use forward::{Upstream, UpstreamError};
 
@@ -54,11 +56,13 @@ pub(crate) struct IdentityNames {
     pub scopes: HeaderName,
 }
 
-/// Facts about the connection a request came in on.
-#[derive(Debug, Clone, Copy)]
+/// Facts about the connection a request came in on; one per connection.
+#[derive(Debug, Clone)]
 pub struct Peer {
     pub addr: SocketAddr,
     pub tls: bool,
+    /// The client certificate the TLS layer verified (mTLS), if any.
+    pub client_cert: Option<Arc<ClientCert>>,
 }
 
 impl Gateway {
@@ -92,7 +96,7 @@ impl Gateway {
     }
 
     /// Handles one request from `peer`: refuses it here or streams it to the upstream.
-    pub async fn handle(&self, req: Request<Incoming>, peer: Peer) -> Response<Body> {
+    pub async fn handle(&self, req: Request<Incoming>, peer: &Peer) -> Response<Body> {
         let inner = &*self.inner;
         let request_id = headers::request_id(req.headers());
         let grpc = respond::is_grpc(req.headers());
@@ -114,7 +118,8 @@ impl Gateway {
         let policy = inner.policy.load();
         let lookup = policy.lookup(req.method(), &path);
         let auth = decide::wants_credentials(&policy, &lookup)
-            .then(|| inner.auth.authenticate(req.headers()));
+            .then(|| inner.auth.authenticate(req.headers()))
+            .map(|r| r.map(|p| with_connection_claims(p, peer)));
         let checked = auth
             .as_ref()
             .map(|r| r.as_ref().map(|p| &**p).map_err(|e| *e));
@@ -158,6 +163,25 @@ impl Gateway {
                 )
             }
         }
+    }
+}
+
+/// Adds the verified client certificate's `x509.subject` / `x509.sans` claims, and
+/// removes any `x509` claims the token brought itself: those facts come from the TLS
+/// handshake only. Copies the principal only when there is something to change.
+fn with_connection_claims(p: Arc<Principal>, peer: &Peer) -> Arc<Principal> {
+    match &peer.client_cert {
+        Some(cert) => {
+            let mut p = Principal::clone(&p);
+            cert.apply(&mut p.claims);
+            Arc::new(p)
+        }
+        None if tls::has_token_x509(&p.claims) => {
+            let mut p = Principal::clone(&p);
+            tls::strip_token_x509(&mut p.claims);
+            Arc::new(p)
+        }
+        None => p,
     }
 }
 

@@ -64,3 +64,36 @@ fn header_limits_hyper_cannot_enforce_are_refused() {
     .unwrap_err();
     assert!(e.to_string().contains("at least 8KiB"), "{e}");
 }
+
+#[test]
+fn tls_and_https_upstreams_are_accepted_and_paths_resolved() {
+    let text = "upstream: { url: \"https://api.internal:8443\", ca: ca.pem, http2: true }\npolicy: p.yaml\ntls: { cert: tls.crt, key: tls.key, client_ca: /etc/ca.crt }\n";
+    let c = Config::from_str(Path::new("/etc/sg/c.yaml"), text).unwrap();
+    let tls = c.tls.as_ref().unwrap();
+    assert_eq!(tls.cert, Path::new("/etc/sg/tls.crt"));
+    assert_eq!(tls.key, Path::new("/etc/sg/tls.key"));
+    assert_eq!(tls.client_ca.as_deref(), Some(Path::new("/etc/ca.crt")));
+    assert_eq!(c.upstream.ca.as_deref(), Some(Path::new("/etc/sg/ca.pem")));
+    assert!(c.upstream.http2);
+}
+
+#[test]
+fn a_ca_for_a_plain_http_upstream_and_other_schemes_are_refused() {
+    for (text, says) in [
+        (
+            "upstream: { url: \"http://127.0.0.1:3000\", ca: ca.pem }\npolicy: p\n",
+            "upstream.ca is only used with an https",
+        ),
+        (
+            "upstream: { url: \"ftp://127.0.0.1:3000\" }\npolicy: p\n",
+            "must be http://host:port or https://host:port",
+        ),
+        (
+            "upstream: { url: \"http://x:1\" }\npolicy: p\ntls: { cert: a }\n",
+            "key",
+        ),
+    ] {
+        let e = Config::from_str(Path::new("c.yaml"), text).unwrap_err();
+        assert!(e.to_string().contains(says), "{e}");
+    }
+}

@@ -8,11 +8,12 @@ use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{HeaderValue, Request, Response, Uri, Version};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use super::{IdentityNames, Peer, headers};
+use super::{IdentityNames, Peer, headers, upgrade};
 use crate::auth::Principal;
 use crate::config::UpstreamConfig;
 use crate::decide::{Reason, identity};
@@ -32,6 +33,10 @@ pub enum UpstreamError {
     Failed(#[source] hyper_util::client::legacy::Error),
     #[error("could not build the upstream request: {0}")]
     Build(#[from] http::Error),
+    #[error("TLS: {0}")]
+    Tls(#[from] crate::tls::TlsError),
+    #[error("the upstream switched protocols without being asked to")]
+    UnaskedUpgrade,
 }
 
 impl UpstreamError {
@@ -72,7 +77,7 @@ fn is_reset(e: &hyper_util::client::legacy::Error) -> bool {
 pub(crate) struct Outgoing<'a> {
     /// The normalized path the decision was made on: exactly what is forwarded.
     pub path: &'a str,
-    pub peer: Peer,
+    pub peer: &'a Peer,
     pub request_id: &'a HeaderValue,
     /// The verified caller and the policy that gives its effective scopes.
     pub identity: Option<(&'a Principal, &'a Policy)>,
@@ -82,7 +87,7 @@ pub(crate) struct Outgoing<'a> {
 
 /// The upstream: where to send, and the shared connection pool.
 pub struct Upstream {
-    client: Client<HttpConnector, Incoming>,
+    client: Client<HttpsConnector<HttpConnector>, Incoming>,
     scheme: Scheme,
     authority: Authority,
     /// A path prefix from the upstream URL, without its trailing `/`.
@@ -105,9 +110,26 @@ impl Upstream {
         };
         let host = HeaderValue::from_str(authority.as_str())
             .map_err(|_| UpstreamError::Url(cfg.url.clone()))?;
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(cfg.connect_timeout));
-        connector.set_nodelay(true);
+        let mut http = HttpConnector::new();
+        http.set_connect_timeout(Some(cfg.connect_timeout));
+        http.set_nodelay(true);
+        // The TLS connector is there for `https` upstreams and passes `http` through. Its
+        // builder sets ALPN from the enabled versions (the config must not have any yet).
+        let builder = if scheme == Scheme::HTTPS {
+            http.enforce_http(false);
+            HttpsConnectorBuilder::new()
+                .with_tls_config(crate::tls::client_config(cfg.ca.as_deref())?)
+                .https_only()
+        } else {
+            HttpsConnectorBuilder::new()
+                .with_tls_config(crate::tls::unused_client_config()?)
+                .https_or_http()
+        };
+        let connector = if cfg.http2 {
+            builder.enable_http2().wrap_connector(http)
+        } else {
+            builder.enable_http1().wrap_connector(http)
+        };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .http2_only(cfg.http2)
@@ -130,9 +152,15 @@ impl Upstream {
     /// Forwards a decided request and streams the answer back.
     pub(crate) async fn send(
         &self,
-        req: Request<Incoming>,
+        mut req: Request<Incoming>,
         out: Outgoing<'_>,
     ) -> Result<Response<Body>, UpstreamError> {
+        // WebSocket and other HTTP/1.1 upgrades; an HTTP/2 upstream gets none.
+        let upgrade = match self.version {
+            Version::HTTP_11 => upgrade::requested(&req),
+            _ => None,
+        };
+        let client_side = upgrade.as_ref().map(|_| hyper::upgrade::on(&mut req));
         let (mut parts, body) = req.into_parts();
         let original_host = parts.headers.get(http::header::HOST).cloned().or_else(|| {
             parts
@@ -143,7 +171,15 @@ impl Upstream {
         parts.uri = self.uri(out.path, parts.uri.query())?;
         parts.version = self.version;
         let h = &mut parts.headers;
+        // gRPC needs `te: trailers` end to end; it is the one `te` HTTP/2 allows.
+        let te_trailers = self.version == Version::HTTP_2 && headers::wants_trailers(h);
         headers::strip_hop_by_hop(h);
+        if te_trailers {
+            h.insert(http::header::TE, HeaderValue::from_static("trailers"));
+        }
+        if let Some(protocol) = upgrade {
+            upgrade::set_headers(h, protocol);
+        }
         headers::strip_client_claims(h, out.names);
         let trusted = out
             .trusted
@@ -158,15 +194,28 @@ impl Upstream {
             set_identity(h, out.names, principal, policy);
         }
         let request = Request::from_parts(parts, body);
-        let response = match tokio::time::timeout(self.timeout, self.client.request(request)).await
-        {
-            Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
-            Ok(Err(e)) if e.is_connect() => return Err(UpstreamError::Connect(e)),
-            Ok(Err(e)) => return Err(UpstreamError::Failed(e)),
-            Ok(Ok(r)) => r,
-        };
+        let mut response =
+            match tokio::time::timeout(self.timeout, self.client.request(request)).await {
+                Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
+                Ok(Err(e)) if e.is_connect() => return Err(UpstreamError::Connect(e)),
+                Ok(Err(e)) => return Err(UpstreamError::Failed(e)),
+                Ok(Ok(r)) => r,
+            };
+        let switched = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
+        let switched_to = switched
+            .then(|| response.headers().get(http::header::UPGRADE).cloned())
+            .flatten();
+        if switched {
+            let Some(client_side) = client_side else {
+                return Err(UpstreamError::UnaskedUpgrade);
+            };
+            upgrade::spawn_tunnel(client_side, hyper::upgrade::on(&mut response));
+        }
         let (mut parts, body) = response.into_parts();
         headers::strip_hop_by_hop(&mut parts.headers);
+        if let Some(protocol) = switched_to {
+            upgrade::set_headers(&mut parts.headers, protocol);
+        }
         parts
             .headers
             .insert(crate::respond::REQUEST_ID, out.request_id.clone());

@@ -45,6 +45,22 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     HeaderValue::from_str(&format!("{id:032x}")).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
+/// True when the client's `te` lists `trailers` (gRPC clients send `te: trailers`).
+pub fn wants_trailers(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(TE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|t| {
+            t.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .eq_ignore_ascii_case("trailers")
+        })
+}
+
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     let named: Vec<HeaderName> = headers
@@ -166,6 +182,16 @@ mod tests {
         strip_hop_by_hop(&mut h);
         assert_eq!(h.len(), 1, "{h:?}");
         assert!(h.contains_key("x-kept"));
+    }
+
+    #[test]
+    fn te_trailers_is_recognised_among_other_codings() {
+        let mut h = HeaderMap::new();
+        assert!(!wants_trailers(&h));
+        h.insert(TE, HeaderValue::from_static("gzip;q=0.5, Trailers"));
+        assert!(wants_trailers(&h));
+        h.insert(TE, HeaderValue::from_static("gzip, trailersx"));
+        assert!(!wants_trailers(&h));
     }
 
     #[test]

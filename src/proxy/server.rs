@@ -1,5 +1,6 @@
-//! The public listener: accepts connections within the connection limit and serves
-//! HTTP/1.1 and HTTP/2 (prior knowledge) on each, with the header limits applied.
+//! The public listener: accepts connections within the connection limit, terminates TLS
+//! when configured (ALPN picks HTTP/2 or HTTP/1.1) and serves HTTP/1.1 (with upgrades)
+//! and HTTP/2 on each, with the header limits applied.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -8,22 +9,27 @@ use std::time::Duration;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
-use tokio::net::TcpListener;
+use hyper_util::server::graceful::{GracefulShutdown, Watcher};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Semaphore;
+use tokio_rustls::TlsAcceptor;
 
 use super::{Gateway, Peer};
 use crate::config::Limits;
+use crate::tls::ClientCert;
 
 /// Serves `gateway` on `listener` until `shutdown` completes, then lets requests in
-/// flight finish for up to `limits.shutdown_grace`.
+/// flight finish for up to `limits.shutdown_grace`. With `tls`, every connection is a
+/// TLS connection first; the handshake must finish within `limits.header_read_timeout`.
 pub async fn serve(
     listener: TcpListener,
     gateway: Gateway,
     limits: &Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: impl Future<Output = ()>,
 ) {
-    let builder = builder(limits);
+    let builder = Arc::new(builder(limits));
+    let acceptor = tls.map(TlsAcceptor::from);
     let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let graceful = GracefulShutdown::new();
     tokio::pin!(shutdown);
@@ -49,19 +55,22 @@ pub async fn serve(
             () = &mut shutdown => break,
         };
         let _ = stream.set_nodelay(true);
-        let peer = Peer { addr, tls: false };
-        let gw = gateway.clone();
-        let service = service_fn(move |req| {
-            let gw = gw.clone();
-            async move { Ok::<_, std::convert::Infallible>(gw.handle(req, peer).await) }
-        });
-        let conn = builder
-            .serve_connection(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
+        let conn = Connection {
+            builder: builder.clone(),
+            watcher: graceful.watcher(),
+            gateway: gateway.clone(),
+            peer: Peer {
+                addr,
+                tls: acceptor.is_some(),
+                client_cert: None,
+            },
+        };
+        let acceptor = acceptor.clone();
+        let handshake_timeout = limits.header_read_timeout;
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, peer = %addr, "connection ended with an error");
+            match acceptor {
+                None => conn.serve(TokioIo::new(stream)).await,
+                Some(acceptor) => conn.serve_tls(acceptor, stream, handshake_timeout).await,
             }
             drop(permit);
         });
@@ -71,6 +80,63 @@ pub async fn serve(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(limits.shutdown_grace) => {
             tracing::warn!("shutdown grace period over; closing remaining connections");
+        }
+    }
+}
+
+/// One accepted connection and what serving it needs.
+struct Connection {
+    builder: Arc<auto::Builder<TokioExecutor>>,
+    watcher: Watcher,
+    gateway: Gateway,
+    peer: Peer,
+}
+
+impl Connection {
+    async fn serve_tls(mut self, acceptor: TlsAcceptor, stream: TcpStream, limit: Duration) {
+        let addr = self.peer.addr;
+        let tls = match tokio::time::timeout(limit, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                tracing::debug!(error = %e, peer = %addr, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(peer = %addr, "TLS handshake timed out");
+                return;
+            }
+        };
+        // rustls has verified the chain against client_ca before we get here.
+        self.peer.client_cert = tls
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|chain| chain.first())
+            .and_then(|der| ClientCert::from_der(der))
+            .map(Arc::new);
+        self.serve(TokioIo::new(tls)).await;
+    }
+
+    async fn serve<I>(self, io: I)
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    {
+        let Connection {
+            builder,
+            watcher,
+            gateway,
+            peer,
+        } = self;
+        let addr = peer.addr;
+        let peer = Arc::new(peer);
+        let service = service_fn(move |req| {
+            let gw = gateway.clone();
+            let peer = peer.clone();
+            async move { Ok::<_, std::convert::Infallible>(gw.handle(req, &peer).await) }
+        });
+        let conn = builder.serve_connection_with_upgrades(io, service);
+        if let Err(e) = watcher.watch(conn).await {
+            tracing::debug!(error = %e, peer = %addr, "connection ended with an error");
         }
     }
 }

@@ -7,6 +7,8 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod certs;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -77,6 +79,9 @@ pub struct Setup<'a> {
     pub upstream: UpstreamKind,
     /// Copy the fixture API-key file next to the config and configure `auth.api_keys`.
     pub api_keys: bool,
+    /// Use this `upstream.url` instead of the echo server (`upstream` is then ignored):
+    /// for upstreams a test runs itself (TLS, WebSocket, gRPC).
+    pub upstream_url: Option<&'a str>,
 }
 
 /// A running gateway + echo upstream; everything is torn down with the test's runtime.
@@ -115,6 +120,7 @@ impl Harness {
         std::fs::write(dir.path().join("policy.yaml"), setup.policy).expect("write policy");
 
         let (echo, relay, upstream_addr) = match setup.upstream {
+            _ if setup.upstream_url.is_some() => (None, None, closed_port().await),
             UpstreamKind::Echo => {
                 let echo = EchoServer::start().await.expect("echo upstream");
                 let relay = Relay::start(echo.addr).await;
@@ -124,7 +130,11 @@ impl Harness {
             UpstreamKind::Closed => (None, None, closed_port().await),
         };
 
-        let mut upstream = format!("upstream:\n  url: http://{upstream_addr}\n");
+        let url = match setup.upstream_url {
+            Some(url) => url.to_string(),
+            None => format!("http://{upstream_addr}"),
+        };
+        let mut upstream = format!("upstream:\n  url: {url}\n");
         for line in setup
             .upstream_settings
             .lines()

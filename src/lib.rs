@@ -18,9 +18,14 @@
 //! - [`decide`]: `Policy` + looked-up route + principal → [`decide::Decision`]. Pure, no I/O.
 //! - [`proxy`]: the hyper service running the steps above and streaming to the upstream.
 //! - [`respond`]: every refusal and upstream failure → status, JSON body, headers.
+//! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`, `/v1/*`).
+//! - [`telemetry`]: metric names, the Prometheus recorder, the access-log target.
+//! - [`app`]: config → live policy + authenticator + gateway; runs both listeners and
+//!   drains on shutdown.
 //! - [`tooling`]: the demo, `explain`, `check`, `token` and the echo upstream.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -29,5 +34,6 @@ pub mod normalize;
 pub mod policy;
 pub mod proxy;
 pub mod respond;
+pub mod telemetry;
 pub mod tooling;
 pub mod yaml;

@@ -59,10 +59,12 @@ pub async fn serve(
             .serve_connection(TokioIo::new(stream), service)
             .into_owned();
         let conn = graceful.watch(conn);
+        crate::telemetry::connection_opened();
         tokio::spawn(async move {
             if let Err(e) = conn.await {
                 tracing::debug!(error = %e, peer = %addr, "connection ended with an error");
             }
+            crate::telemetry::connection_closed();
             drop(permit);
         });
     }

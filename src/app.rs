@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::normalize::NormalizeOptions;
 use crate::policy::{LivePolicy, Policy, PolicyError};
 use crate::proxy::{Gateway, SetupError, server};
+use crate::reload::{self, Reloader};
 use crate::telemetry;
 
 /// Why the gateway could not be assembled.
@@ -96,7 +97,16 @@ impl App {
     /// Runs the gateway and its admin listener until `shutdown` resolves. Then `/readyz`
     /// answers 503 at once, the public listener stops accepting, requests in flight get
     /// up to `limits.shutdown_grace` to finish, and the admin listener closes last.
+    /// The policy and API-key files are hot-reloaded meanwhile (see [`crate::reload`]).
     pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+        let reloader = Reloader::new(&self.config, self.policy.clone(), self.auth.clone());
+        let reload = match reload::start(&self.config.reload, reloader) {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "hot reload is off");
+                None
+            }
+        };
         let draining = Arc::new(AtomicBool::new(false));
         let admin = self.admin(draining.clone());
         let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
@@ -110,6 +120,7 @@ impl App {
         self.serve(listeners.public, shutdown).await;
         let _ = stop_admin.send(());
         let _ = admin_task.await;
+        drop(reload);
     }
 }
 

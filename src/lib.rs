@@ -18,6 +18,7 @@
 //! - [`decide`]: `Policy` + looked-up route + principal → [`decide::Decision`]. Pure, no I/O.
 //! - [`proxy`]: the hyper service running the steps above and streaming to the upstream.
 //! - [`respond`]: every refusal and upstream failure → status, JSON body, headers.
+//! - [`reload`]: hot reload of the policy and API-key files (directory watch, SIGHUP, poll).
 //! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`, `/v1/*`).
 //! - [`telemetry`]: metric names, the Prometheus recorder, the access-log target.
 //! - [`app`]: config → live policy + authenticator + gateway; runs both listeners and
@@ -33,6 +34,7 @@ pub mod decide;
 pub mod normalize;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod respond;
 pub mod telemetry;
 pub mod tooling;

@@ -221,6 +221,16 @@ impl Policy {
         &self.known_scopes
     }
 
+    /// Every path pattern with its per-method rules (for reload summaries).
+    pub fn paths(&self) -> &[PathEntry] {
+        &self.paths
+    }
+
+    /// Every route as written in the file, by [`MethodRule::route`] index.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
+    }
+
     /// Number of routes as written in the file.
     pub fn route_count(&self) -> usize {
         self.routes.len()

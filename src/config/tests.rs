@@ -64,3 +64,17 @@ fn header_limits_hyper_cannot_enforce_are_refused() {
     .unwrap_err();
     assert!(e.to_string().contains("at least 8KiB"), "{e}");
 }
+
+#[test]
+fn reload_section_defaults_and_overrides() {
+    let base = "upstream: { url: http://127.0.0.1:3000 }\npolicy: p.yaml\n";
+    let c = Config::from_str(Path::new("c.yaml"), base).unwrap();
+    assert!(c.reload.watch);
+    assert_eq!(c.reload.poll_interval, Duration::from_secs(5));
+    let text = format!("{base}reload: {{ watch: false, poll_interval: 250ms }}\n");
+    let c = Config::from_str(Path::new("c.yaml"), &text).unwrap();
+    assert!(!c.reload.watch);
+    assert_eq!(c.reload.poll_interval, Duration::from_millis(250));
+    let bad = format!("{base}reload: {{ wach: false }}\n");
+    assert!(Config::from_str(Path::new("c.yaml"), &bad).is_err());
+}

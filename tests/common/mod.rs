@@ -7,6 +7,8 @@
 //! ```
 #![allow(dead_code)]
 
+pub mod reload;
+
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;

@@ -10,7 +10,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use http::{Method, StatusCode};
-use metrics::{SharedString, Unit, describe_counter, describe_gauge, describe_histogram};
+use metrics::{
+    Counter, Histogram, SharedString, Unit, describe_counter, describe_gauge, describe_histogram,
+};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use metrics_util::MetricKindMask;
 
@@ -92,6 +94,7 @@ pub fn install() -> PrometheusHandle {
                 tracing::warn!("a metrics recorder was already installed; /metrics stays empty");
             }
             describe();
+            let _ = FIXED.set(register_fixed());
             handle
         })
         .clone()
@@ -201,13 +204,49 @@ pub fn record_request(o: &RequestOutcome<'_>) {
     .increment(1);
     metrics::histogram!(REQUEST_DURATION, "route" => route(), "decision" => o.decision)
         .record(o.total.as_secs_f64());
-    metrics::histogram!(DECISION_DURATION).record(o.decision_time.as_secs_f64());
+    let decision = o.decision_time.as_secs_f64();
+    match FIXED.get() {
+        Some(f) => f.decision.record(decision),
+        None => metrics::histogram!(DECISION_DURATION).record(decision),
+    }
+}
+
+/// Handles of the per-request metrics whose labels are all fixed, registered once when
+/// the recorder is installed, so recording them skips the registry lookup.
+struct Fixed {
+    decision: Histogram,
+    /// By status class: 1xx..5xx.
+    upstream: [Counter; 5],
+}
+
+static FIXED: OnceLock<Fixed> = OnceLock::new();
+
+fn register_fixed() -> Fixed {
+    let class = |c: &'static str| metrics::counter!(UPSTREAM_RESPONSES_TOTAL, "status_class" => c);
+    Fixed {
+        decision: metrics::histogram!(DECISION_DURATION),
+        upstream: [
+            class("1xx"),
+            class("2xx"),
+            class("3xx"),
+            class("4xx"),
+            class("5xx"),
+        ],
+    }
 }
 
 /// Counts an upstream answer by status class.
 pub fn record_upstream_response(status: StatusCode) {
-    metrics::counter!(UPSTREAM_RESPONSES_TOTAL, "status_class" => status_class(status))
-        .increment(1);
+    match FIXED.get() {
+        Some(f) => {
+            let i = usize::from((status.as_u16() / 100).clamp(1, 5) - 1);
+            f.upstream[i].increment(1);
+        }
+        None => {
+            metrics::counter!(UPSTREAM_RESPONSES_TOTAL, "status_class" => status_class(status))
+                .increment(1);
+        }
+    }
 }
 
 /// Counts an upstream failure by kind (`connect`, `timeout`, `reset`, `protocol`).

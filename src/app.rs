@@ -5,13 +5,18 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use tokio::net::TcpListener;
 
+use crate::admin::{self, Admin};
 use crate::auth::{self, Authenticator};
 use crate::config::Config;
+use crate::normalize::NormalizeOptions;
 use crate::policy::{LivePolicy, Policy, PolicyError};
 use crate::proxy::{Gateway, SetupError, server};
+use crate::reload::{self, Reloader};
+use crate::telemetry;
 use crate::tls::{self, CertReloader, TlsError};
 
 /// Why the gateway could not be assembled.
@@ -63,6 +68,8 @@ impl App {
             auth.set_api_keys(auth::load_api_keys(&keys.file)?);
         }
         let auth = Arc::new(auth);
+        telemetry::install();
+        telemetry::policy_loaded(&policy.version);
         let policy = Arc::new(LivePolicy::new(policy));
         let gateway = Gateway::new(&config, policy.clone(), auth.clone())?;
         let tls = config.tls.as_ref().map(tls::server_config).transpose()?;
@@ -76,7 +83,8 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains within the grace period.
-    /// With TLS, the certificate files are watched for as long as this runs.
+    /// With TLS, the certificate files are watched for as long as this runs. No admin
+    /// listener: see [`App::run`] for the whole gateway.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
         let (tls, watch) = match self.tls {
             Some((config, reloader)) => (
@@ -90,4 +98,54 @@ impl App {
             watch.abort();
         }
     }
+
+    /// The admin endpoints of this gateway; `/readyz` turns 503 once `draining` is set.
+    pub fn admin(&self, draining: Arc<AtomicBool>) -> Admin {
+        Admin::new(
+            self.policy.clone(),
+            self.auth.clone(),
+            telemetry::install(),
+            NormalizeOptions {
+                allow_semicolons: self.config.paths.allow_semicolons,
+            },
+            draining,
+        )
+    }
+
+    /// Runs the gateway and its admin listener until `shutdown` resolves. Then `/readyz`
+    /// answers 503 at once, the public listener stops accepting, requests in flight get
+    /// up to `limits.shutdown_grace` to finish, and the admin listener closes last.
+    /// The policy and API-key files are hot-reloaded meanwhile (see [`crate::reload`]).
+    pub async fn run(self, listeners: Listeners, shutdown: impl Future<Output = ()>) {
+        let reloader = Reloader::new(&self.config, self.policy.clone(), self.auth.clone());
+        let reload = match reload::start(&self.config.reload, reloader) {
+            Ok(handle) => Some(handle),
+            Err(e) => {
+                tracing::warn!(error = %e, "hot reload is off");
+                None
+            }
+        };
+        let draining = Arc::new(AtomicBool::new(false));
+        let admin = self.admin(draining.clone());
+        let (stop_admin, admin_stopped) = tokio::sync::oneshot::channel::<()>();
+        let admin_task = tokio::spawn(admin::serve(listeners.admin, admin, async {
+            let _ = admin_stopped.await;
+        }));
+        let shutdown = async {
+            shutdown.await;
+            draining.store(true, Ordering::SeqCst);
+        };
+        self.serve(listeners.public, shutdown).await;
+        let _ = stop_admin.send(());
+        let _ = admin_task.await;
+        drop(reload);
+    }
+}
+
+/// The two listeners a gateway serves on (bound by the caller, so tests can use port 0).
+pub struct Listeners {
+    /// The proxy port.
+    pub public: TcpListener,
+    /// `/metrics`, `/healthz`, `/readyz`, `/v1/*`.
+    pub admin: TcpListener,
 }

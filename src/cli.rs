@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use http::Method;
-use scopegate::app::App;
+use scopegate::app::{App, Listeners};
 use scopegate::auth::{AuthFailure, Authenticator, Principal};
 use scopegate::config::Config;
 use scopegate::normalize::NormalizeOptions;
@@ -22,38 +22,69 @@ fn env(name: &str) -> Option<String> {
 /// `scopegate run`.
 pub async fn run(config_path: &Path) -> Result<()> {
     let config = Config::load(config_path)?;
-    let listen = config.listen;
+    let (listen, admin_listen) = (config.listen, config.admin.listen);
     let app = App::build(config, &env)?;
-    let listener = tokio::net::TcpListener::bind(listen)
+    let public = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("binding {listen}"))?;
-    tracing::info!(addr = %listener.local_addr()?, policy = %app.config.policy.display(), "scopegate listening");
-    app.serve(listener, shutdown_signal()).await;
+    let admin = tokio::net::TcpListener::bind(admin_listen)
+        .await
+        .with_context(|| format!("binding the admin listener {admin_listen}"))?;
+    tracing::info!(
+        addr = %public.local_addr()?,
+        admin = %admin.local_addr()?,
+        policy = %app.config.policy.display(),
+        "scopegate listening"
+    );
+    let grace = app.config.limits.shutdown_grace;
+    let first_signal = watch_signals()?;
+    let shutdown = async move {
+        let _ = first_signal.await;
+        tracing::info!(grace = ?grace, "shutting down: finishing requests in flight");
+    };
+    app.run(Listeners { public, admin }, shutdown).await;
     tracing::info!("stopped");
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// The first SIGTERM/SIGINT resolves the returned receiver (a graceful drain); a second
+/// one means "now" and exits at once, skipping the rest of the drain.
+fn watch_signals() -> Result<tokio::sync::oneshot::Receiver<()>> {
+    let (tx, rx) = tokio::sync::oneshot::channel();
     #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("listening for SIGINT")?;
+        tokio::spawn(async move {
+            let mut first = Some(tx);
+            loop {
+                tokio::select! {
+                    _ = term.recv() => {}
+                    _ = int.recv() => {}
+                }
+                match first.take() {
+                    Some(tx) => {
+                        let _ = tx.send(());
+                    }
+                    None => {
+                        tracing::warn!(
+                            "second signal: exiting without waiting for requests in flight"
+                        );
+                        std::process::exit(1);
+                    }
+                }
             }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {}
-        () = term => {}
+        });
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    #[cfg(not(unix))]
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        let _ = tx.send(());
+        let _ = tokio::signal::ctrl_c().await;
+        std::process::exit(1);
+    });
+    Ok(rx)
 }
 
 /// `scopegate demo`.

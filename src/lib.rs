@@ -19,10 +19,16 @@
 //! - [`proxy`]: the hyper service running the steps above and streaming to the upstream.
 //! - [`respond`]: every refusal and upstream failure → status, JSON body, headers.
 //! - [`tls`]: rustls configs for the listener (certificate reload, mTLS claims) and HTTPS upstreams.
+//! - [`reload`]: hot reload of the policy and API-key files (directory watch, SIGHUP, poll).
+//! - [`admin`]: the admin listener (`/metrics`, `/healthz`, `/readyz`, `/v1/*`).
+//! - [`telemetry`]: metric names, the Prometheus recorder, the access-log target.
+//! - [`app`]: config → live policy + authenticator + gateway; runs both listeners and
+//!   drains on shutdown.
 //! - [`tooling`]: the demo, `explain`, policy tests, OpenAPI import, `check`'s lint,
 //!   `token` and the echo upstream.
 #![forbid(unsafe_code)]
 
+pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod config;
@@ -30,7 +36,9 @@ pub mod decide;
 pub mod normalize;
 pub mod policy;
 pub mod proxy;
+pub mod reload;
 pub mod respond;
+pub mod telemetry;
 pub mod tls;
 pub mod tooling;
 pub mod yaml;

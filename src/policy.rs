@@ -221,7 +221,7 @@ impl Policy {
         &self.known_scopes
     }
 
-    /// Every path pattern with its per-method rules (for `check`'s lint and tooling).
+    /// Every path pattern with its per-method rules (for `check`'s lint and reload summaries).
     pub fn paths(&self) -> &[PathEntry] {
         &self.paths
     }

@@ -3,6 +3,7 @@
 //! One [`Gateway`] is shared by every connection. Each request loads the live policy
 //! once and is decided on that snapshot to the end, even if a reload swaps it meanwhile.
 
+mod access;
 mod forward;
 mod headers;
 pub mod server;
@@ -10,6 +11,7 @@ mod upgrade;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Instant;
 
 use http::{HeaderName, HeaderValue, Request, Response};
 use hyper::body::Incoming;
@@ -20,7 +22,9 @@ use crate::decide::{self, Decision, NoTrace, Reason, Verdict};
 use crate::normalize::{NormalizeOptions, normalize_path};
 use crate::policy::{LivePolicy, Lookup, Policy};
 use crate::respond::{self, Body, Refusal};
+use crate::telemetry;
 use crate::tls::{self, ClientCert};
+use access::Access;
 
 pub use forward::{Upstream, UpstreamError};
 
@@ -96,15 +100,31 @@ impl Gateway {
     }
 
     /// Handles one request from `peer`: refuses it here or streams it to the upstream.
+    /// Every request ends in [`Access::finish`]: its metrics and its access-log line.
     pub async fn handle(&self, req: Request<Incoming>, peer: &Peer) -> Response<Body> {
+        let start = Instant::now();
         let inner = &*self.inner;
         let request_id = headers::request_id(req.headers());
         let grpc = respond::is_grpc(req.headers());
+        let method = telemetry::method_label(req.method());
         // A clone of the URI shares its bytes: the path can be borrowed while `req` moves on.
         let uri = req.uri().clone();
         let path = match normalize_path(uri.path(), inner.normalize) {
             Ok(p) => p,
             Err(e) => {
+                let access = Access {
+                    start,
+                    request_id: &request_id,
+                    method,
+                    path: uri.path(),
+                    route: None,
+                    decision: Verdict::Deny.as_str(),
+                    reason: Reason::BadRequest.as_str(),
+                    subject: "",
+                    auth_error: "",
+                    decision_time: start.elapsed(),
+                    upstream_status: None,
+                };
                 tracing::debug!(request_id = ?request_id, error = %e, "refused: bad path");
                 let detail = e.to_string();
                 let r = Refusal {
@@ -112,7 +132,9 @@ impl Gateway {
                     grpc,
                     ..Default::default()
                 };
-                return respond::refusal(Reason::BadRequest, &request_id, &r);
+                let resp = respond::refusal(Reason::BadRequest, &request_id, &r);
+                access.finish(resp.status());
+                return resp;
             }
         };
         let policy = inner.policy.load();
@@ -124,9 +146,28 @@ impl Gateway {
             .as_ref()
             .map(|r| r.as_ref().map(|p| &**p).map_err(|e| *e));
         let decision = decide::decide(&policy, &lookup, checked, &mut NoTrace);
-        log_decision(&req, &path, &decision, &request_id, auth.as_ref());
+        let mut access = Access {
+            start,
+            request_id: &request_id,
+            method,
+            path: &path,
+            route: decision.entry.map(|e| &e.pattern),
+            decision: decision.verdict.as_str(),
+            reason: decision.reason.map_or("", Reason::as_str),
+            subject: match &auth {
+                Some(Ok(p)) => p.subject.as_deref().unwrap_or(""),
+                _ => "",
+            },
+            auth_error: match &auth {
+                Some(Err(AuthFailure::Invalid(why))) => why.as_str(),
+                Some(Err(AuthFailure::Expired)) => "expired",
+                _ => "",
+            },
+            decision_time: start.elapsed(),
+            upstream_status: None,
+        };
         if decision.verdict == Verdict::Deny {
-            return refuse(
+            let resp = refuse(
                 &policy,
                 &decision,
                 &lookup,
@@ -134,6 +175,8 @@ impl Gateway {
                 &request_id,
                 grpc,
             );
+            access.finish(resp.status());
+            return resp;
         }
         let principal = match (&auth, decision.passthrough) {
             (Some(Ok(p)), false) => Some(p.as_ref()),
@@ -148,10 +191,15 @@ impl Gateway {
             names: &inner.identity,
             trusted: &inner.trusted,
         };
-        match inner.upstream.send(req, forwarded).await {
-            Ok(resp) => resp,
+        let resp = match inner.upstream.send(req, forwarded).await {
+            Ok(resp) => {
+                telemetry::record_upstream_response(resp.status());
+                access.upstream_status = Some(resp.status().as_u16());
+                resp
+            }
             Err(e) => {
                 let reason = e.reason();
+                telemetry::record_upstream_error(e.kind());
                 tracing::warn!(request_id = ?request_id, error = %e, "upstream failed");
                 respond::refusal(
                     reason,
@@ -162,7 +210,9 @@ impl Gateway {
                     },
                 )
             }
-        }
+        };
+        access.finish(resp.status());
+        resp
     }
 }
 
@@ -218,36 +268,4 @@ fn refuse(
         grpc,
     };
     respond::refusal(reason, request_id, &r)
-}
-
-fn log_decision(
-    req: &Request<Incoming>,
-    path: &str,
-    d: &Decision<'_>,
-    request_id: &HeaderValue,
-    auth: Option<&Result<Arc<Principal>, AuthFailure>>,
-) {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return;
-    }
-    let subject = match auth {
-        Some(Ok(p)) => p.subject.as_deref().unwrap_or(""),
-        _ => "",
-    };
-    let auth_error = match auth {
-        Some(Err(AuthFailure::Invalid(why))) => why.as_str(),
-        Some(Err(AuthFailure::Expired)) => "expired",
-        _ => "",
-    };
-    tracing::debug!(
-        request_id = request_id.to_str().unwrap_or(""),
-        method = %req.method(),
-        path,
-        route = d.route_label(),
-        decision = d.verdict.as_str(),
-        reason = d.reason.map_or("", Reason::as_str),
-        subject,
-        auth_error,
-        "decision"
-    );
 }

@@ -97,3 +97,17 @@ fn a_ca_for_a_plain_http_upstream_and_other_schemes_are_refused() {
         assert!(e.to_string().contains(says), "{e}");
     }
 }
+
+#[test]
+fn reload_section_defaults_and_overrides() {
+    let base = "upstream: { url: http://127.0.0.1:3000 }\npolicy: p.yaml\n";
+    let c = Config::from_str(Path::new("c.yaml"), base).unwrap();
+    assert!(c.reload.watch);
+    assert_eq!(c.reload.poll_interval, Duration::from_secs(5));
+    let text = format!("{base}reload: {{ watch: false, poll_interval: 250ms }}\n");
+    let c = Config::from_str(Path::new("c.yaml"), &text).unwrap();
+    assert!(!c.reload.watch);
+    assert_eq!(c.reload.poll_interval, Duration::from_millis(250));
+    let bad = format!("{base}reload: {{ wach: false }}\n");
+    assert!(Config::from_str(Path::new("c.yaml"), &bad).is_err());
+}

@@ -56,6 +56,17 @@ impl LivePolicy {
         self.status.store(Arc::new(status));
     }
 
+    /// The file on disk is the policy in force again (an edit was reverted): the last
+    /// failure no longer describes it.
+    pub fn clear_error(&self) {
+        let status = self.status.load();
+        if status.last_error.is_some() {
+            let mut status = PolicyStatus::clone(&status);
+            status.last_error = None;
+            self.status.store(Arc::new(status));
+        }
+    }
+
     /// What `/v1/policy` shows.
     pub fn status(&self) -> Arc<PolicyStatus> {
         self.status.load_full()
@@ -94,5 +105,18 @@ mod tests {
         assert_eq!(live.status().last_error, None);
         // The old snapshot is still whole for whoever holds it.
         assert_eq!(before.mode, Mode::Enforce);
+    }
+
+    #[test]
+    fn an_old_snapshot_is_freed_once_the_last_request_drops_it() {
+        let a = Policy::from_bytes(Path::new("a.yaml"), b"version: 1\n").unwrap();
+        let b = Policy::from_bytes(Path::new("b.yaml"), b"version: 1\nmode: shadow\n").unwrap();
+        let live = LivePolicy::new(a);
+        let in_flight = live.load();
+        let old = Arc::downgrade(&in_flight);
+        live.store(b);
+        assert!(old.upgrade().is_some(), "a request still holds it");
+        drop(in_flight);
+        assert!(old.upgrade().is_none(), "nobody holds it: freed");
     }
 }

@@ -67,11 +67,13 @@ pub async fn serve(
         };
         let acceptor = acceptor.clone();
         let handshake_timeout = limits.header_read_timeout;
+        crate::telemetry::connection_opened();
         tokio::spawn(async move {
             match acceptor {
                 None => conn.serve(TokioIo::new(stream)).await,
                 Some(acceptor) => conn.serve_tls(acceptor, stream, handshake_timeout).await,
             }
+            crate::telemetry::connection_closed();
             drop(permit);
         });
     }

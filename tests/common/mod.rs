@@ -8,6 +8,7 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod reload;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
@@ -26,7 +27,7 @@ use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use scopegate::app::App;
+use scopegate::app::{App, Listeners};
 use scopegate::config::Config;
 use scopegate::tooling::echo::EchoServer;
 use scopegate::tooling::token::{TokenSpec, mint};
@@ -88,6 +89,8 @@ pub struct Setup<'a> {
 pub struct Harness {
     /// The gateway's public address.
     pub addr: SocketAddr,
+    /// The admin listener's address (`/metrics`, `/readyz`, `/v1/*`).
+    pub admin_addr: SocketAddr,
     /// What the config's `upstream.url` names (the relay, or a closed port).
     pub upstream_addr: SocketAddr,
     /// Holds the config, policy and key files.
@@ -171,13 +174,23 @@ impl Harness {
 
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
+        let admin = TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .expect("bind admin");
+        let admin_addr = admin.local_addr().expect("admin addr");
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(app.serve(listener, async move {
+        let listeners = Listeners {
+            public: listener,
+            admin,
+        };
+        let task = tokio::spawn(app.run(listeners, async move {
             let _ = rx.await;
         }));
         wait_until_accepting(addr).await;
+        wait_until_accepting(admin_addr).await;
         Harness {
             addr,
+            admin_addr,
             upstream_addr,
             dir,
             config_path,
@@ -284,6 +297,36 @@ impl Harness {
         );
         add_headers(req.headers_mut(), headers);
         timeout(sender.send_request(req)).await.expect("h1 request")
+    }
+
+    // ---- admin listener --------------------------------------------------------------
+
+    /// One request to the admin listener with an optional body; the answer is collected.
+    pub async fn admin(&self, method: &str, path: &str, body: &str) -> Resp {
+        let stream = timeout(TcpStream::connect(self.admin_addr))
+            .await
+            .expect("connect admin");
+        let (mut sender, conn) =
+            timeout(hyper::client::conn::http1::handshake(TokioIo::new(stream)))
+                .await
+                .expect("h1 handshake");
+        tokio::spawn(conn);
+        let mut req = Request::new(Full::new(Bytes::from(body.to_string())));
+        *req.method_mut() = Method::from_bytes(method.as_bytes()).expect("method");
+        *req.uri_mut() = path.parse().expect("admin path");
+        req.headers_mut().insert(
+            HOST,
+            HeaderValue::from_str(&self.admin_addr.to_string()).expect("host"),
+        );
+        let resp = timeout(sender.send_request(req))
+            .await
+            .expect("admin request");
+        Resp::collect(resp).await
+    }
+
+    /// `GET` on the admin listener.
+    pub async fn admin_get(&self, path: &str) -> Resp {
+        self.admin("GET", path, "").await
     }
 
     // ---- raw TCP ---------------------------------------------------------------------

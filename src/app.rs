@@ -69,7 +69,9 @@ impl App {
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains within the grace period.
+    /// Identity-provider keys are fetched and refreshed for as long as it serves.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let _refresh = self.auth.spawn_key_refresh();
         server::serve(listener, self.gateway, &self.config.limits, shutdown).await;
     }
 }

@@ -113,8 +113,11 @@ impl Gateway {
         };
         let policy = inner.policy.load();
         let lookup = policy.lookup(req.method(), &path);
-        let auth = decide::wants_credentials(&policy, &lookup)
-            .then(|| inner.auth.authenticate(req.headers()));
+        let auth = if decide::wants_credentials(&policy, &lookup) {
+            Some(inner.auth.authenticate(req.headers()).await)
+        } else {
+            None
+        };
         let checked = auth
             .as_ref()
             .map(|r| r.as_ref().map(|p| &**p).map_err(|e| *e));

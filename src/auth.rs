@@ -260,7 +260,7 @@ impl Authenticator {
         if token.len() > self.max_token_bytes {
             return Err(AuthFailure::Invalid(InvalidReason::TooLarge));
         }
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        if token.is_empty() {
             return Err(AuthFailure::Invalid(InvalidReason::Malformed));
         }
         match &self.jwt {

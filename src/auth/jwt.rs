@@ -162,11 +162,14 @@ impl JwtVerifier {
         {
             let issuer = &self.issuers[index];
             if let Some(remote) = &issuer.remote {
-                remote
-                    .refetch_for_unknown_kid(&issuer.name, &issuer.allowed, &issuer.keys, || {
-                        self.cache.clear_issuer(index)
-                    })
-                    .await;
+                // Boxed: the rare fetch must not make every request's future larger.
+                Box::pin(remote.refetch_for_unknown_kid(
+                    &issuer.name,
+                    &issuer.allowed,
+                    &issuer.keys,
+                    || self.cache.clear_issuer(index),
+                ))
+                .await;
                 if issuer.keys.generation() != attempt.generation {
                     attempt = self.attempt(token, unix_now());
                 }
@@ -272,7 +275,8 @@ impl JwtVerifier {
         attempt: &mut Attempt,
     ) -> Result<(Principal, f64), AuthFailure> {
         let invalid = AuthFailure::Invalid;
-        if token.split('.').count() != 3 {
+        // Checked after the cache lookup: a cached token passed this already.
+        if !token.bytes().all(|b| b.is_ascii_graphic()) || token.split('.').count() != 3 {
             return Err(invalid(InvalidReason::Malformed));
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_failure(token))?;

@@ -114,3 +114,72 @@ fn cache_size_zero_verifies_every_time() {
     assert_eq!(first, second);
     assert_eq!(v.cached(), 0);
 }
+
+/// Counts counters by name, for checking what the cache records.
+#[derive(Default)]
+struct CountingRecorder(std::sync::Mutex<HashMap<String, Arc<std::sync::atomic::AtomicU64>>>);
+
+impl CountingRecorder {
+    fn get(&self, name: &str) -> u64 {
+        self.0
+            .lock()
+            .unwrap()
+            .get(name)
+            .map_or(0, |c| c.load(std::sync::atomic::Ordering::SeqCst))
+    }
+}
+
+impl metrics::Recorder for CountingRecorder {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let mut counters = self.0.lock().unwrap();
+        let c = counters.entry(key.name().to_string()).or_default();
+        metrics::Counter::from_arc(c.clone())
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
+}
+
+#[test]
+fn hits_and_misses_are_counted() {
+    let v = verifier_from(CONFIG).unwrap();
+    let recorder = CountingRecorder::default();
+    let (t1, t2) = (token_a("u1"), token_a("u2"));
+    metrics::with_local_recorder(&recorder, || {
+        ready(v.verify(&t1)).unwrap();
+        ready(v.verify(&t1)).unwrap();
+        ready(v.verify(&t1)).unwrap();
+        ready(v.verify(&t2)).unwrap();
+        let _ = ready(v.verify("not.a.token"));
+    });
+    assert_eq!(recorder.get(token_cache::HITS), 2);
+    assert_eq!(recorder.get(token_cache::MISSES), 3);
+}

@@ -5,6 +5,9 @@
 mod common;
 mod idp;
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use common::{Harness, ORDERS_POLICY, Resp, Setup, assert_denial, bearer};
@@ -28,6 +31,69 @@ async fn gateway(source: &str, settings: &str) -> Harness {
         ..Setup::default()
     })
     .await
+}
+
+/// Counters by name and labels, installed once for this test binary (tests run
+/// concurrently, so assertions on it are lower bounds).
+#[derive(Default)]
+struct Counters(Mutex<HashMap<String, Arc<AtomicU64>>>);
+
+impl Counters {
+    fn installed() -> &'static Counters {
+        static COUNTERS: OnceLock<&'static Counters> = OnceLock::new();
+        COUNTERS.get_or_init(|| {
+            let counters: &'static Counters = Box::leak(Box::default());
+            metrics::set_global_recorder(counters).expect("the only recorder");
+            counters
+        })
+    }
+
+    fn get(&self, key: &str) -> u64 {
+        let map = self.0.lock().unwrap();
+        map.get(key).map_or(0, |c| c.load(Ordering::SeqCst))
+    }
+}
+
+impl metrics::Recorder for Counters {
+    fn describe_counter(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_gauge(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn describe_histogram(
+        &self,
+        _: metrics::KeyName,
+        _: Option<metrics::Unit>,
+        _: metrics::SharedString,
+    ) {
+    }
+    fn register_counter(&self, key: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Counter {
+        let mut name = key.name().to_string();
+        for label in key.labels() {
+            name.push_str(&format!(",{}={}", label.key(), label.value()));
+        }
+        let mut map = self.0.lock().unwrap();
+        metrics::Counter::from_arc(map.entry(name).or_default().clone())
+    }
+    fn register_gauge(&self, _: &metrics::Key, _: &metrics::Metadata<'_>) -> metrics::Gauge {
+        metrics::Gauge::noop()
+    }
+    fn register_histogram(
+        &self,
+        _: &metrics::Key,
+        _: &metrics::Metadata<'_>,
+    ) -> metrics::Histogram {
+        metrics::Histogram::noop()
+    }
 }
 
 async fn ready(h: &Harness) {
@@ -213,6 +279,13 @@ async fn a_removed_key_stops_verifying_after_the_background_refresh() {
 
 #[tokio::test]
 async fn idp_down_at_start_keeps_the_gateway_unready_until_it_comes_up() {
+    let counters = Counters::installed();
+    let refreshes = |result: &str| {
+        counters.get(&format!(
+            "scopegate_jwks_refreshes_total,issuer={ISSUER},result={result}"
+        ))
+    };
+    let (successes, failures) = (refreshes("success"), refreshes("failure"));
     let idp = Idp::start(&[RSA1]).await;
     idp.set_up(false);
     let h = gateway(
@@ -225,8 +298,16 @@ async fn idp_down_at_start_keeps_the_gateway_unready_until_it_comes_up() {
     assert_invalid_token(&get_orders(&h, &RSA1.token("early", "orders:read")).await);
     assert!(!h.auth.is_ready());
 
+    assert!(
+        refreshes("failure") > failures,
+        "failed fetches are counted"
+    );
     idp.set_up(true);
     ready(&h).await;
+    assert!(
+        refreshes("success") > successes,
+        "successful fetches are counted"
+    );
     assert_allowed(
         &get_orders(&h, &RSA1.token("later", "orders:read")).await,
         "later",

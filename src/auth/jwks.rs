@@ -46,11 +46,14 @@ pub enum JwksError {
     NoSystemRoots(#[source] std::io::Error),
     #[error("TLS setup: {0}")]
     Tls(#[source] rustls::Error),
-    #[error("GET {url}: {error}")]
+    #[error("GET {url}: {error}: {cause}")]
     Request {
         url: String,
         #[source]
         error: Box<hyper_util::client::legacy::Error>,
+        /// The innermost cause ("Connection refused", a certificate error, ...), which
+        /// hyper-util's own message leaves out.
+        cause: String,
     },
     #[error("GET {url}: no complete answer within {FETCH_TIMEOUT:?}")]
     Timeout { url: String },
@@ -143,6 +146,7 @@ impl HttpFetcher {
                 .await
                 .map_err(|error| JwksError::Request {
                     url: url.to_string(),
+                    cause: root_cause(&error),
                     error: Box::new(error),
                 })?;
             if resp.status() != StatusCode::OK {
@@ -221,6 +225,14 @@ pub(crate) fn max_age(headers: &HeaderMap) -> Option<Duration> {
         }
     }
     found
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut inner = error;
+    while let Some(next) = inner.source() {
+        inner = next;
+    }
+    inner.to_string()
 }
 
 fn load_ca(file: &Path) -> Result<RootCertStore, JwksError> {

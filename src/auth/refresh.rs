@@ -98,8 +98,6 @@ pub(crate) struct RemoteKeys {
 
 /// The result of one successful fetch.
 pub(crate) struct Refreshed {
-    /// The key set differed from the one in force and replaced it.
-    pub changed: bool,
     /// When the next background refresh is due.
     pub next: Duration,
 }
@@ -133,11 +131,14 @@ impl RemoteKeys {
         metrics::counter!(REFRESHES, "issuer" => issuer.to_string(), "result" => label)
             .increment(1);
         match &result {
-            Ok(r) if r.changed => tracing::info!(issuer, "identity provider keys changed"),
-            Ok(_) => tracing::debug!(issuer, "identity provider keys unchanged"),
-            Err(e) => {
+            Ok(_) => {}
+            Err(e) if store.snapshot().loaded => {
                 *cached_uri = None;
                 tracing::warn!(issuer, error = %e, "fetching identity provider keys failed; keeping the last good keys");
+            }
+            Err(e) => {
+                *cached_uri = None;
+                tracing::warn!(issuer, error = %e, "fetching identity provider keys failed; its tokens are refused until a fetch succeeds");
             }
         }
         result
@@ -173,13 +174,23 @@ impl RemoteKeys {
                 "JWKS keys not usable here were ignored"
             );
         }
-        let changed = store.snapshot().fingerprint != Some(parsed.fingerprint);
+        let current = store.snapshot();
+        let changed = current.fingerprint != Some(parsed.fingerprint);
         if changed {
+            let count = parsed.keys.len();
+            let first = !current.loaded;
+            drop(current);
             store.replace(parsed.keys, Some(parsed.fingerprint));
             on_change();
+            if first {
+                tracing::info!(issuer, keys = count, "identity provider keys loaded");
+            } else {
+                tracing::info!(issuer, keys = count, "identity provider keys changed");
+            }
+        } else {
+            tracing::debug!(issuer, "identity provider keys unchanged");
         }
         Ok(Refreshed {
-            changed,
             next: self.bounds.next_refresh(fetched.max_age),
         })
     }

@@ -194,9 +194,16 @@ async fn keys_by_discovery_over_https_with_a_private_ca() {
 #[tokio::test]
 async fn https_without_the_right_ca_never_loads_keys() {
     let idp = Idp::start_tls(&[RSA1]).await;
-    // No `ca`: the system roots do not know the fixture CA, so the handshake fails.
-    let h = gateway(&format!("jwks_uri: {}", idp.jwks_uri()), "").await;
+    // A CA that did not issue the IdP's certificate: the handshake fails.
+    let other = idp::fixture("idp-tls/other-ca.pem");
+    let h = gateway(
+        &format!("jwks_uri: {}", idp.jwks_uri()),
+        &format!("ca: {}", other.display()),
+    )
+    .await;
+    // The unknown kid makes the gateway try at once (beside its background attempt).
     assert_invalid_token(&get_orders(&h, &RSA1.token("x", "orders:read")).await);
+    assert!(idp.connections() > 0, "the gateway did connect");
     assert!(!h.auth.is_ready());
     assert_eq!(idp.jwks_fetches(), 0, "no request ever got past TLS");
     h.stop().await;

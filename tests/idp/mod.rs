@@ -122,6 +122,7 @@ struct Shared {
     up: AtomicBool,
     jwks_fetches: AtomicU64,
     discovery_fetches: AtomicU64,
+    connections: AtomicU64,
     base: String,
 }
 
@@ -162,6 +163,7 @@ impl Idp {
             up: AtomicBool::new(true),
             jwks_fetches: AtomicU64::new(0),
             discovery_fetches: AtomicU64::new(0),
+            connections: AtomicU64::new(0),
             base: format!("{scheme}://{addr}"),
         });
         let acceptor = tls.then(tls_acceptor);
@@ -207,6 +209,11 @@ impl Idp {
 
     pub fn jwks_fetches(&self) -> u64 {
         self.shared.jwks_fetches.load(Ordering::SeqCst)
+    }
+
+    /// TCP connections accepted (also those whose TLS handshake then failed).
+    pub fn connections(&self) -> u64 {
+        self.shared.connections.load(Ordering::SeqCst)
     }
 
     pub fn discovery_fetches(&self) -> u64 {
@@ -257,6 +264,7 @@ async fn serve(listener: TcpListener, shared: Arc<Shared>, tls: Option<tokio_rus
         let Ok((stream, _)) = listener.accept().await else {
             continue;
         };
+        shared.connections.fetch_add(1, Ordering::SeqCst);
         let shared = shared.clone();
         let tls = tls.clone();
         tokio::spawn(async move {

@@ -84,8 +84,10 @@ impl App {
 
     /// Serves on `listener` until `shutdown` resolves, then drains within the grace period.
     /// With TLS, the certificate files are watched for as long as this runs. No admin
-    /// listener: see [`App::run`] for the whole gateway.
+    /// listener: see [`App::run`] for the whole gateway. Identity-provider keys are
+    /// fetched and refreshed for as long as it serves.
     pub async fn serve(self, listener: TcpListener, shutdown: impl Future<Output = ()>) {
+        let _refresh = self.auth.spawn_key_refresh();
         let (tls, watch) = match self.tls {
             Some((config, reloader)) => (
                 Some(config),

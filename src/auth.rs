@@ -16,12 +16,42 @@ use crate::config::auth::AuthConfig;
 
 mod api_key;
 pub mod claims;
+mod jwk_set;
+mod jwks;
 mod jwt;
 mod keys;
+mod refresh;
+mod token_cache;
 
 pub use api_key::{ApiKeyFileError, ApiKeys, load_api_keys};
+pub use jwk_set::JwkSetError;
+pub use jwks::JwksError;
 pub use jwt::JwtSetupError;
 pub use keys::KeyError;
+pub use refresh::RefreshError;
+
+/// Metric names recorded by authentication (SPEC §5).
+pub mod metric_names {
+    pub use super::refresh::REFRESHES as JWKS_REFRESHES;
+    pub use super::token_cache::{HITS as TOKEN_CACHE_HITS, MISSES as TOKEN_CACHE_MISSES};
+}
+
+/// Describes the authentication metrics to the installed recorder (call once at start,
+/// after installing it).
+pub fn describe_metrics() {
+    metrics::describe_counter!(
+        metric_names::JWKS_REFRESHES,
+        "Fetches of an issuer's keys (discovery + JWKS), by issuer and result"
+    );
+    metrics::describe_counter!(
+        metric_names::TOKEN_CACHE_HITS,
+        "Bearer tokens found in the verified-token cache"
+    );
+    metrics::describe_counter!(
+        metric_names::TOKEN_CACHE_MISSES,
+        "Bearer tokens that had to be verified"
+    );
+}
 
 /// Who the caller is, after authentication: the input to the decision.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -123,6 +153,8 @@ pub enum AuthSetupError {
     BadHeaderName { header: String },
     #[error(transparent)]
     ApiKeys(#[from] ApiKeyFileError),
+    #[error("issuer `{issuer}`: cannot load its keys: {error}")]
+    KeysUnavailable { issuer: String, error: RefreshError },
 }
 
 /// Room for the scheme and separator (`Bearer `, `ApiKey `) on top of `max_token_bytes`,
@@ -131,10 +163,23 @@ const SCHEME_ALLOWANCE: usize = 16;
 
 /// Checks credentials on every request; built once from config, shared by all requests.
 pub struct Authenticator {
-    jwt: Option<jwt::JwtVerifier>,
+    jwt: Option<Arc<jwt::JwtVerifier>>,
     api_key_header: Option<ApiKeyHeader>,
     api_keys: ArcSwap<ApiKeys>,
     max_token_bytes: usize,
+}
+
+/// The background key refresh; dropping it stops it.
+pub struct KeyRefresh {
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for KeyRefresh {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
 }
 
 /// Where API keys are sent.
@@ -161,7 +206,7 @@ impl Authenticator {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<Self, AuthSetupError> {
         let jwt = match &cfg.jwt {
-            Some(j) => Some(jwt::JwtVerifier::new(j, base_dir, env)?),
+            Some(j) => Some(Arc::new(jwt::JwtVerifier::new(j, base_dir, env)?)),
             None => None,
         };
         let (api_key_header, api_keys) = match &cfg.api_keys {
@@ -188,8 +233,10 @@ impl Authenticator {
         })
     }
 
-    /// Finds and checks the request's credentials (Authorization: Bearer <jwt>, or the API-key header).
-    pub fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthFailure> {
+    /// Finds and checks the request's credentials (Authorization: Bearer <jwt>, or the
+    /// API-key header). Completes without waiting unless a token names a `kid` its
+    /// issuer's fetched keys lack (then the keys are refetched once, rate-limited).
+    pub async fn authenticate(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthFailure> {
         let authorization = single(headers, &AUTHORIZATION)?;
         let key_header = match &self.api_key_header {
             Some(ApiKeyHeader::Named(name)) => single(headers, name)?,
@@ -202,21 +249,22 @@ impl Authenticator {
         match (from_authorization, from_key_header) {
             (None, None) => Err(AuthFailure::Missing),
             (Some(_), Some(_)) => Err(AuthFailure::Invalid(InvalidReason::AmbiguousCredentials)),
-            (Some(Credential::Bearer(token)), None) => self.verify_jwt(token).map(Arc::new),
+            (Some(Credential::Bearer(token)), None) => self.verify_jwt(token).await,
             (Some(Credential::ApiKey(key)), None) | (None, Some(key)) => self.check_api_key(key),
         }
     }
 
-    /// Verifies a bare JWT (used by `scopegate explain --token`).
-    pub fn verify_jwt(&self, token: &str) -> Result<Principal, AuthFailure> {
+    /// Verifies a bare JWT, exactly as for a request (also used by `scopegate explain
+    /// --token`, which runs it on a runtime after [`Authenticator::fetch_keys`]).
+    pub async fn verify_jwt(&self, token: &str) -> Result<Arc<Principal>, AuthFailure> {
         if token.len() > self.max_token_bytes {
             return Err(AuthFailure::Invalid(InvalidReason::TooLarge));
         }
-        if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        if token.is_empty() {
             return Err(AuthFailure::Invalid(InvalidReason::Malformed));
         }
         match &self.jwt {
-            Some(jwt) => jwt.verify(token),
+            Some(jwt) => jwt.verify(token).await,
             None => Err(AuthFailure::Invalid(InvalidReason::UnknownIssuer)),
         }
     }
@@ -226,10 +274,42 @@ impl Authenticator {
         self.api_keys.store(Arc::new(keys));
     }
 
-    /// True once every issuer has keys to verify with (`/readyz`). Static keys are
-    /// loaded before the gateway starts, so this holds from the start.
+    /// True once every issuer has keys to verify with (`/readyz`). Static keys count from
+    /// the start; fetched ones after their first successful fetch, and from then on for
+    /// good (a failed refresh keeps the last good keys).
     pub fn is_ready(&self) -> bool {
-        true
+        self.jwt.as_ref().is_none_or(|j| j.is_ready())
+    }
+
+    /// Starts keeping every `discovery`/`jwks_uri` issuer's keys fresh in the background
+    /// (first fetch at once). The tasks stop when the returned handle is dropped.
+    /// Must be called on a tokio runtime.
+    pub fn spawn_key_refresh(&self) -> KeyRefresh {
+        let tasks = self
+            .jwt
+            .iter()
+            .flat_map(|jwt| {
+                jwt.remote_issuers()
+                    .map(|(index, _)| tokio::spawn(jwt.clone().keep_fresh(index)))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        KeyRefresh { tasks }
+    }
+
+    /// Fetches every `discovery`/`jwks_uri` issuer's keys once, now (for one-shot
+    /// commands such as `explain`, which run no background refresh).
+    pub async fn fetch_keys(&self) -> Result<(), AuthSetupError> {
+        let Some(jwt) = &self.jwt else { return Ok(()) };
+        for (index, name) in jwt.remote_issuers() {
+            if let Some(Err(error)) = jwt.refresh(index).await {
+                return Err(AuthSetupError::KeysUnavailable {
+                    issuer: name.to_string(),
+                    error,
+                });
+            }
+        }
+        Ok(())
     }
 
     /// `Bearer <token>` (any case), or `ApiKey <key>` when API keys travel in `Authorization`.

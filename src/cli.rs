@@ -228,7 +228,16 @@ pub fn explain(args: &ExplainArgs) -> Result<ExitCode> {
                 config.base_dir(),
                 &env,
             )?;
-            Some(auth.verify_jwt(t))
+            // Keys from an IdP are fetched once; an unknown kid may refetch them.
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("starting the async runtime")?;
+            let verified = rt.block_on(async {
+                auth.fetch_keys().await?;
+                anyhow::Ok(auth.verify_jwt(t).await)
+            })?;
+            Some(verified.map(std::sync::Arc::unwrap_or_clone))
         }
         None if args.role.is_empty() && args.scope.is_empty() && args.claim.is_empty() => None,
         None => Some(Ok(principal(args)?)),

@@ -14,7 +14,9 @@
 //! - [`policy`]: the policy file, parsed (`raw`), validated and compiled (`compile`)
 //!   into the immutable [`policy::Policy`] that requests are decided on.
 //! - [`normalize`]: request path → canonical path, or a reason to refuse. Pure.
-//! - [`auth`]: credentials (JWT bearer tokens, API keys) → [`auth::Principal`].
+//! - [`auth`]: credentials (JWT bearer tokens, API keys) → [`auth::Principal`]; issuer
+//!   keys static or fetched from identity providers (JWKS, OpenID discovery) and kept
+//!   fresh in the background; verified tokens cached.
 //! - [`decide`]: `Policy` + looked-up route + principal → [`decide::Decision`]. Pure, no I/O.
 //! - [`proxy`]: the hyper service running the steps above and streaming to the upstream.
 //! - [`respond`]: every refusal and upstream failure → status, JSON body, headers.

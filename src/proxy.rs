@@ -139,9 +139,12 @@ impl Gateway {
         };
         let policy = inner.policy.load();
         let lookup = policy.lookup(req.method(), &path);
-        let auth = decide::wants_credentials(&policy, &lookup)
-            .then(|| inner.auth.authenticate(req.headers()))
-            .map(|r| r.map(|p| with_connection_claims(p, peer)));
+        let auth = if decide::wants_credentials(&policy, &lookup) {
+            let checked = inner.auth.authenticate(req.headers()).await;
+            Some(checked.map(|p| with_connection_claims(p, peer)))
+        } else {
+            None
+        };
         let checked = auth
             .as_ref()
             .map(|r| r.as_ref().map(|p| &**p).map_err(|e| *e));

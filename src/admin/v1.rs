@@ -155,7 +155,11 @@ pub async fn explain(
         Some(_) if spelled_out => {
             return bad("Give either `token` or `roles`/`scopes`/`claims`, not both");
         }
-        Some(token) => Some(auth.verify_jwt(&token)),
+        Some(token) => Some(
+            auth.verify_jwt(&token)
+                .await
+                .map(std::sync::Arc::unwrap_or_clone),
+        ),
         None if !spelled_out => None,
         None => {
             let claims = r.claims.unwrap_or_default();

@@ -1,26 +1,39 @@
-//! Bearer JWT verification against statically configured issuers.
+//! Bearer JWT verification for every configured issuer, with the verified-token cache.
 //!
 //! A token picks its issuer by its (unverified) `iss`, and is then checked with that
 //! issuer's keys and algorithm allow-list only: one issuer's keys never verify another
 //! issuer's tokens, and the token's `alg` never changes how a key is used. Claim checks
 //! are done here rather than by jsonwebtoken so the clock can be injected and so
 //! "expired" is reported only when the time checks are the sole failure.
+//!
+//! Keys of an issuer with `discovery`/`jwks_uri` are fetched and refreshed by
+//! [`super::refresh`]; a token whose `kid` none of them has triggers one (rate-limited)
+//! refetch before it is refused.
+
+mod issuer;
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::ErrorKind;
-use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::claims::{first_present, lookup, strings};
-use super::keys::{KeyError, KeyStore, load_key, parse_algorithm};
+use super::jwks::JwksError;
+use super::keys::KeyError;
+#[cfg(test)]
+use super::keys::load_key;
+use super::refresh::{RefreshError, Refreshed};
+use super::token_cache::{self, Entry, TokenCache};
 use super::{AuthFailure, InvalidReason, Principal};
-use crate::config::auth::{ClaimsConfig, IssuerConfig, JwtConfig};
+use crate::config::auth::{ClaimsConfig, JwtConfig};
+use issuer::Issuer;
 
 /// Why the JWT part of the auth config cannot be honoured; names issuers, files and
 /// variables, never key material.
@@ -32,12 +45,20 @@ pub enum JwtSetupError {
     EmptyIssuer { index: usize },
     #[error("issuer `{issuer}` is listed twice")]
     DuplicateIssuer { issuer: String },
-    #[error(
-        "issuer `{issuer}`: `discovery` / `jwks_uri` are not supported yet; configure static `keys`"
-    )]
-    JwksNotSupported { issuer: String },
-    #[error("issuer `{issuer}` has no `keys`")]
+    #[error("issuer `{issuer}` has no `keys`: give `keys`, `discovery` or `jwks_uri`")]
     NoKeys { issuer: String },
+    #[error("issuer `{issuer}`: give only one of `keys`, `discovery` or `jwks_uri`")]
+    KeySources { issuer: String },
+    #[error("issuer `{issuer}`: {error}")]
+    Remote { issuer: String, error: JwksError },
+    #[error(
+        "issuer `{issuer}`: {alg:?} keys are never taken from a URL; use a static `secret_env` key"
+    )]
+    HmacFromUrl { issuer: String, alg: Algorithm },
+    #[error("issuer `{issuer}`: `refresh` needs 1s <= min <= max")]
+    RefreshBounds { issuer: String },
+    #[error("issuer `{issuer}`: `ca` and `refresh` apply only to `discovery` / `jwks_uri`")]
+    OnlyForRemote { issuer: String },
     #[error("issuer `{issuer}`, {key}: {error}")]
     Key {
         issuer: String,
@@ -62,18 +83,21 @@ pub enum JwtSetupError {
 
 /// Verifies bearer JWTs for every configured issuer.
 pub(crate) struct JwtVerifier {
-    issuers: HashMap<String, Issuer>,
+    issuers: Vec<Issuer>,
+    by_name: HashMap<String, usize>,
     claims: ClaimsConfig,
+    cache: TokenCache,
 }
 
-struct Issuer {
-    name: String,
-    audiences: Vec<String>,
-    /// The allow-list, each with the jsonwebtoken settings that check only the signature.
-    algorithms: Vec<(Algorithm, Validation)>,
-    leeway_secs: f64,
-    require_scope_claim: bool,
-    keys: KeyStore,
+/// One verification against the keys in force, with what the cache and the unknown-kid
+/// refetch need to know about it.
+struct Attempt {
+    /// The issuer the token named, when it is a configured one.
+    issuer: Option<usize>,
+    /// That issuer's key-set generation the attempt used.
+    generation: u64,
+    /// The principal and the moment it expires, or why not.
+    result: Result<(Principal, f64), AuthFailure>,
 }
 
 /// The only payload field read before the signature is checked: it picks the issuer.
@@ -90,6 +114,7 @@ struct RawAlg {
 
 impl JwtVerifier {
     /// Builds every issuer's keys and allow-list; any doubt is a setup error (fail closed).
+    /// Issuers with `discovery`/`jwks_uri` start without keys: see [`JwtVerifier::refresh`].
     pub fn new(
         cfg: &JwtConfig,
         base_dir: &Path,
@@ -98,37 +123,160 @@ impl JwtVerifier {
         if cfg.issuers.is_empty() {
             return Err(JwtSetupError::NoIssuers);
         }
-        let mut issuers = HashMap::new();
+        let mut issuers = Vec::with_capacity(cfg.issuers.len());
+        let mut by_name = HashMap::new();
         for (index, ic) in cfg.issuers.iter().enumerate() {
             if ic.issuer.is_empty() {
                 return Err(JwtSetupError::EmptyIssuer { index });
             }
-            let issuer = Issuer::new(ic, base_dir, env)?;
-            if issuers.insert(ic.issuer.clone(), issuer).is_some() {
+            if by_name.insert(ic.issuer.clone(), index).is_some() {
                 return Err(JwtSetupError::DuplicateIssuer {
                     issuer: ic.issuer.clone(),
                 });
             }
+            issuers.push(Issuer::new(ic, base_dir, env)?);
         }
         Ok(JwtVerifier {
             issuers,
+            by_name,
             claims: cfg.claims.clone(),
+            cache: TokenCache::new(cfg.cache_size),
         })
     }
 
-    /// Verifies `token` as of the current time.
-    pub fn verify(&self, token: &str) -> Result<Principal, AuthFailure> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs_f64())
-            .unwrap_or_default();
-        self.verify_at(token, now)
+    /// Verifies `token` now: from the cache when it was verified before under the
+    /// issuer's current keys, else by signature (refetching the issuer's keys once if
+    /// it names a `kid` they lack).
+    pub async fn verify(&self, token: &str) -> Result<Arc<Principal>, AuthFailure> {
+        let now = unix_now();
+        let hash = token_cache::hash(token);
+        let generation = |i: usize| self.issuers.get(i).map_or(0, |i| i.keys.generation());
+        if let Some(principal) = self.cache.get(&hash, now, generation) {
+            metrics::counter!(token_cache::HITS).increment(1);
+            return Ok(principal);
+        }
+        metrics::counter!(token_cache::MISSES).increment(1);
+        let mut attempt = self.attempt(token, now);
+        if let (Err(AuthFailure::Invalid(InvalidReason::NoMatchingKey)), Some(index)) =
+            (&attempt.result, attempt.issuer)
+        {
+            let issuer = &self.issuers[index];
+            if let Some(remote) = &issuer.remote {
+                // Boxed: the rare fetch must not make every request's future larger.
+                Box::pin(remote.refetch_for_unknown_kid(
+                    &issuer.name,
+                    &issuer.allowed,
+                    &issuer.keys,
+                    || self.cache.clear_issuer(index),
+                ))
+                .await;
+                if issuer.keys.generation() != attempt.generation {
+                    attempt = self.attempt(token, unix_now());
+                }
+            }
+        }
+        let (principal, expires_at) = attempt.result?;
+        let principal = Arc::new(principal);
+        if let Some(issuer) = attempt.issuer {
+            self.cache.insert(Entry {
+                hash,
+                issuer,
+                generation: attempt.generation,
+                expires_at,
+                principal: principal.clone(),
+            });
+        }
+        Ok(principal)
     }
 
-    /// Verifies `token` as of `now` (seconds since the epoch).
+    /// Verifies `token` as of `now` (seconds since the epoch) with the keys in force;
+    /// no cache, no fetching (tests).
+    #[cfg(test)]
     pub fn verify_at(&self, token: &str, now: f64) -> Result<Principal, AuthFailure> {
+        self.attempt(token, now).result.map(|(p, _)| p)
+    }
+
+    /// True once every issuer has a key set (static ones from the start).
+    pub fn is_ready(&self) -> bool {
+        self.issuers.iter().all(|i| i.keys.snapshot().loaded)
+    }
+
+    /// The issuers whose keys are fetched, by index.
+    pub fn remote_issuers(&self) -> impl Iterator<Item = (usize, &str)> {
+        self.issuers
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.remote.is_some())
+            .map(|(n, i)| (n, i.name.as_str()))
+    }
+
+    /// Fetches issuer `index`'s keys now; a change empties its part of the cache.
+    /// `None`: the issuer's keys are static.
+    pub async fn refresh(&self, index: usize) -> Option<Result<Refreshed, RefreshError>> {
+        let issuer = self.issuers.get(index)?;
+        let remote = issuer.remote.as_ref()?;
+        Some(
+            remote
+                .refresh(&issuer.name, &issuer.allowed, &issuer.keys, || {
+                    self.cache.clear_issuer(index)
+                })
+                .await,
+        )
+    }
+
+    /// Keeps issuer `index`'s keys fresh until the task is dropped: refresh when due,
+    /// retry with backoff after a failure (the last good keys stay in force meanwhile).
+    pub async fn keep_fresh(self: Arc<Self>, index: usize) {
+        let Some(bounds) = self
+            .issuers
+            .get(index)
+            .and_then(|i| i.remote.as_ref())
+            .map(|r| r.bounds)
+        else {
+            return;
+        };
+        let mut failures = 0u32;
+        while let Some(result) = self.refresh(index).await {
+            let wait = match result {
+                Ok(r) => {
+                    failures = 0;
+                    r.next
+                }
+                Err(_) => {
+                    failures = failures.saturating_add(1);
+                    bounds.retry_after(failures)
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Entries in the verified-token cache (tests).
+    #[cfg(test)]
+    pub fn cached(&self) -> usize {
+        self.cache.len()
+    }
+
+    fn attempt(&self, token: &str, now: f64) -> Attempt {
+        let mut attempt = Attempt {
+            issuer: None,
+            generation: 0,
+            result: Err(AuthFailure::Invalid(InvalidReason::Malformed)),
+        };
+        attempt.result = self.check(token, now, &mut attempt);
+        attempt
+    }
+
+    /// The checks, in order; fills in `attempt`'s issuer and generation as it finds them.
+    fn check(
+        &self,
+        token: &str,
+        now: f64,
+        attempt: &mut Attempt,
+    ) -> Result<(Principal, f64), AuthFailure> {
         let invalid = AuthFailure::Invalid;
-        if token.split('.').count() != 3 {
+        // Checked after the cache lookup: a cached token passed this already.
+        if !token.bytes().all(|b| b.is_ascii_graphic()) || token.split('.').count() != 3 {
             return Err(invalid(InvalidReason::Malformed));
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| header_failure(token))?;
@@ -139,9 +287,13 @@ impl JwtVerifier {
         let iss = jsonwebtoken::dangerous::insecure_decode_claims::<UnverifiedIss>(token)
             .map_err(|_| invalid(InvalidReason::Malformed))?
             .iss;
-        let issuer = iss
-            .and_then(|iss| self.issuers.get(&iss))
+        let index = iss
+            .and_then(|iss| self.by_name.get(&iss).copied())
             .ok_or(invalid(InvalidReason::UnknownIssuer))?;
+        let issuer = &self.issuers[index];
+        let keys = issuer.keys.snapshot();
+        attempt.issuer = Some(index);
+        attempt.generation = keys.generation;
         let validation = issuer
             .algorithms
             .iter()
@@ -149,15 +301,17 @@ impl JwtVerifier {
             .map(|(_, v)| v)
             .ok_or(invalid(InvalidReason::AlgorithmNotAllowed))?;
 
-        let keys = issuer.keys.snapshot();
-        let candidates: Vec<_> = match &header.kid {
-            Some(kid) => keys
-                .iter()
-                .filter(|k| k.kid.as_deref() == Some(kid.as_str()) && k.alg == header.alg)
-                .collect(),
-            None => keys.iter().filter(|k| k.alg == header.alg).collect(),
+        let matches_kid = |k: &&super::keys::VerifyKey| match &header.kid {
+            Some(kid) => k.kid.as_deref() == Some(kid.as_str()),
+            None => true,
         };
-        if candidates.is_empty() {
+        let mut candidates = keys
+            .keys
+            .iter()
+            .filter(|k| k.alg == header.alg)
+            .filter(matches_kid)
+            .peekable();
+        if candidates.peek().is_none() {
             return Err(invalid(InvalidReason::NoMatchingKey));
         }
         let mut claims = None;
@@ -182,8 +336,8 @@ impl JwtVerifier {
             }
         }
         let claims = claims.ok_or(invalid(InvalidReason::BadSignature))?;
-        issuer.check_claims(&claims, now)?;
-        Ok(self.principal(issuer, claims))
+        let expires_at = issuer.check_claims(&claims, now)?;
+        Ok((self.principal(issuer, claims), expires_at))
     }
 
     /// Maps verified claims onto a principal per the `claims:` config.
@@ -208,138 +362,12 @@ impl JwtVerifier {
     }
 }
 
-impl Issuer {
-    fn new(
-        ic: &IssuerConfig,
-        base_dir: &Path,
-        env: &dyn Fn(&str) -> Option<String>,
-    ) -> Result<Self, JwtSetupError> {
-        let issuer = || ic.issuer.clone();
-        if ic.discovery.is_some() || ic.jwks_uri.is_some() {
-            return Err(JwtSetupError::JwksNotSupported { issuer: issuer() });
-        }
-        if ic.keys.is_empty() {
-            return Err(JwtSetupError::NoKeys { issuer: issuer() });
-        }
-        let label = |i: usize| match &ic.keys[i].kid {
-            Some(kid) => format!("keys[{i}] (kid `{kid}`)"),
-            None => format!("keys[{i}]"),
-        };
-        let mut keys = Vec::with_capacity(ic.keys.len());
-        for (i, kc) in ic.keys.iter().enumerate() {
-            let key = load_key(kc, base_dir, env).map_err(|error| JwtSetupError::Key {
-                issuer: issuer(),
-                key: label(i),
-                error,
-            })?;
-            if let Some(kid) = &kc.kid
-                && ic.keys[..i].iter().any(|k| k.kid.as_ref() == Some(kid))
-            {
-                return Err(JwtSetupError::DuplicateKid {
-                    issuer: issuer(),
-                    kid: kid.clone(),
-                });
-            }
-            keys.push(key);
-        }
-
-        let mut allowed: Vec<Algorithm> = Vec::new();
-        for name in &ic.algorithms {
-            let alg = parse_algorithm(name).map_err(|error| JwtSetupError::Algorithm {
-                issuer: issuer(),
-                error,
-            })?;
-            if !keys.iter().any(|k| k.alg == alg) {
-                return Err(JwtSetupError::AlgorithmWithoutKey {
-                    issuer: issuer(),
-                    alg,
-                });
-            }
-            if !allowed.contains(&alg) {
-                allowed.push(alg);
-            }
-        }
-        if ic.algorithms.is_empty() {
-            // No explicit list: exactly the algorithms of the configured keys.
-            for k in &keys {
-                if !allowed.contains(&k.alg) {
-                    allowed.push(k.alg);
-                }
-            }
-        }
-        if let Some((i, k)) = keys
-            .iter()
-            .enumerate()
-            .find(|(_, k)| !allowed.contains(&k.alg))
-        {
-            return Err(JwtSetupError::KeyAlgorithmNotAllowed {
-                issuer: issuer(),
-                key: label(i),
-                alg: k.alg,
-            });
-        }
-
-        Ok(Issuer {
-            name: ic.issuer.clone(),
-            audiences: ic.audiences.clone(),
-            algorithms: allowed
-                .into_iter()
-                .map(|a| (a, signature_only(a)))
-                .collect(),
-            leeway_secs: ic.leeway.as_secs_f64(),
-            require_scope_claim: ic.require_scope_claim,
-            keys: KeyStore::new(keys),
-        })
-    }
-
-    /// Issuer, audience, then time: `Expired` only when nothing but the clock objects.
-    fn check_claims(&self, claims: &Map<String, Value>, now: f64) -> Result<(), AuthFailure> {
-        let invalid = AuthFailure::Invalid;
-        if claims.get("iss").and_then(Value::as_str) != Some(self.name.as_str()) {
-            return Err(invalid(InvalidReason::WrongIssuer));
-        }
-        if !self.audiences.is_empty() {
-            let ok = match claims.get("aud") {
-                Some(Value::String(aud)) => self.audiences.contains(aud),
-                Some(Value::Array(auds)) => auds
-                    .iter()
-                    .filter_map(Value::as_str)
-                    .any(|a| self.audiences.iter().any(|want| want == a)),
-                _ => false,
-            };
-            if !ok {
-                return Err(invalid(InvalidReason::WrongAudience));
-            }
-        }
-        let exp = match claims.get("exp") {
-            None | Some(Value::Null) => return Err(invalid(InvalidReason::MissingExp)),
-            Some(v) => v.as_f64().ok_or(invalid(InvalidReason::Malformed))?,
-        };
-        let nbf = match claims.get("nbf") {
-            None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_f64().ok_or(invalid(InvalidReason::Malformed))?),
-        };
-        // RFC 7519 §4.1.4: valid only *before* exp; §4.1.5: valid from nbf on.
-        if now >= exp + self.leeway_secs {
-            return Err(AuthFailure::Expired);
-        }
-        if nbf.is_some_and(|nbf| now + self.leeway_secs < nbf) {
-            return Err(AuthFailure::Expired);
-        }
-        Ok(())
-    }
-}
-
-/// jsonwebtoken settings that check the algorithm and signature only; the claims are
-/// checked by `Issuer::check_claims`.
-fn signature_only(alg: Algorithm) -> Validation {
-    let mut v = Validation::new(alg);
-    v.required_spec_claims.clear();
-    v.validate_exp = false;
-    v.validate_nbf = false;
-    v.validate_aud = false;
-    v.leeway = 0;
-    v
+/// Seconds since the epoch, as JWT time claims count them.
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or_default()
 }
 
 /// A header jsonwebtoken could not read: an `alg` it does not know (`none`, `HS1`, ...)
@@ -358,6 +386,8 @@ fn header_failure(token: &str) -> AuthFailure {
     })
 }
 
+#[cfg(test)]
+mod cache_tests;
 #[cfg(test)]
 mod mapping_tests;
 #[cfg(test)]

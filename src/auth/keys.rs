@@ -1,5 +1,5 @@
-//! Verification keys of one issuer: loaded from config at start and kept in a store
-//! that can be swapped at run time (the JWKS refresher will replace its contents).
+//! Verification keys of one issuer: loaded from config at start, or fetched from the
+//! issuer's JWKS, and kept in a store the refresher swaps at run time.
 //!
 //! Every key carries the one algorithm it may verify, so a token can never choose how
 //! its own key is interpreted (no RS256-key-as-HMAC-secret confusion).
@@ -55,29 +55,69 @@ pub(crate) struct VerifyKey {
     pub key: DecodingKey,
 }
 
+/// The keys of one issuer at one moment. `generation` changes whenever the keys do,
+/// which is how cached verifications made with older keys are recognised as stale.
+pub(crate) struct KeySet {
+    pub keys: Vec<VerifyKey>,
+    pub generation: u64,
+    /// Identifies the content of a fetched JWKS, so an unchanged refetch changes nothing.
+    pub fingerprint: Option<[u8; 32]>,
+    /// False until an issuer whose keys come from its IdP has fetched them once.
+    pub loaded: bool,
+}
+
 /// The current keys of one issuer. Verifications load a snapshot; a refresher may
 /// `replace` them at any time without blocking verifications in flight.
 pub(crate) struct KeyStore {
-    keys: ArcSwap<Vec<VerifyKey>>,
+    current: ArcSwap<KeySet>,
 }
 
 impl KeyStore {
-    /// A store holding `keys`.
+    /// A store holding static `keys`: loaded from the start.
     pub fn new(keys: Vec<VerifyKey>) -> Self {
         KeyStore {
-            keys: ArcSwap::from_pointee(keys),
+            current: ArcSwap::from_pointee(KeySet {
+                keys,
+                generation: 0,
+                fingerprint: None,
+                loaded: true,
+            }),
         }
     }
 
-    /// The keys as of now.
-    pub fn snapshot(&self) -> Arc<Vec<VerifyKey>> {
-        self.keys.load_full()
+    /// A store that has no keys until the first successful fetch.
+    pub fn pending() -> Self {
+        KeyStore {
+            current: ArcSwap::from_pointee(KeySet {
+                keys: Vec::new(),
+                generation: 0,
+                fingerprint: None,
+                loaded: false,
+            }),
+        }
     }
 
-    /// Swaps in a new key set (JWKS refresh).
-    #[cfg_attr(not(test), allow(dead_code))]
-    pub fn replace(&self, keys: Vec<VerifyKey>) {
-        self.keys.store(Arc::new(keys));
+    /// The keys as of now (a cheap guard; hold it only for one verification).
+    pub fn snapshot(&self) -> arc_swap::Guard<Arc<KeySet>> {
+        self.current.load()
+    }
+
+    /// The generation of the keys in force.
+    pub fn generation(&self) -> u64 {
+        self.current.load().generation
+    }
+
+    /// Swaps in a new key set under a new generation (JWKS refresh). Callers serialize
+    /// their replacements, so reading the old generation first is not racy.
+    pub fn replace(&self, keys: Vec<VerifyKey>, fingerprint: Option<[u8; 32]>) -> u64 {
+        let generation = self.current.load().generation.wrapping_add(1);
+        self.current.store(Arc::new(KeySet {
+            keys,
+            generation,
+            fingerprint,
+            loaded: true,
+        }));
+        generation
     }
 }
 
@@ -170,11 +210,8 @@ fn load_pem(file: &Path, alg: Algorithm) -> Result<DecodingKey, KeyError> {
     let jwk = Jwk::from_decoding_key(&key, None).map_err(|_| bad("not a valid key"))?;
     match (&jwk.algorithm, alg) {
         (AlgorithmParameters::RSA(rsa), _) => {
-            let n = URL_SAFE_NO_PAD
-                .decode(&rsa.n)
-                .map_err(|_| bad("not a valid key"))?;
-            let bits = n.iter().skip_while(|b| **b == 0).count() * 8;
-            if bits < 2048 {
+            let bits = rsa_modulus_bits(&rsa.n).ok_or_else(|| bad("not a valid key"))?;
+            if bits < MIN_RSA_BITS {
                 return Err(bad("RSA keys need at least 2048 bits"));
             }
         }
@@ -191,6 +228,15 @@ fn load_pem(file: &Path, alg: Algorithm) -> Result<DecodingKey, KeyError> {
         _ => {}
     }
     Ok(key)
+}
+
+/// RSA keys shorter than this are refused, wherever they come from.
+pub(crate) const MIN_RSA_BITS: usize = 2048;
+
+/// The size of an RSA modulus given as base64url (JWK `n`), to the byte.
+pub(crate) fn rsa_modulus_bits(n: &str) -> Option<usize> {
+    let n = URL_SAFE_NO_PAD.decode(n).ok()?;
+    Some(n.iter().skip_while(|b| **b == 0).count() * 8)
 }
 
 /// The label of the first `-----BEGIN <label>-----` line, if any.
@@ -308,10 +354,21 @@ mod tests {
 
     #[test]
     fn store_swaps_atomically() {
-        let store = KeyStore::new(vec![]);
+        let store = KeyStore::pending();
+        assert!(!store.snapshot().loaded);
         let before = store.snapshot();
-        store.replace(vec![load(&key("HS256", None, Some("SECRET"))).unwrap()]);
-        assert!(before.is_empty(), "a snapshot taken earlier is unchanged");
-        assert_eq!(store.snapshot().len(), 1);
+        let generation = store.replace(
+            vec![load(&key("HS256", None, Some("SECRET"))).unwrap()],
+            None,
+        );
+        assert!(
+            before.keys.is_empty(),
+            "a snapshot taken earlier is unchanged"
+        );
+        let after = store.snapshot();
+        assert_eq!(after.keys.len(), 1);
+        assert!(after.loaded);
+        assert_ne!(after.generation, before.generation);
+        assert_eq!(after.generation, generation);
     }
 }

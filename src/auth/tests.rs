@@ -7,7 +7,7 @@ use http::header::{AUTHORIZATION, HeaderName, HeaderValue};
 use jsonwebtoken::Algorithm::{ES256, HS256};
 use serde_json::{Value, json};
 
-use super::testutil::{SECRET, config, env, fixtures, sign, sign_hmac};
+use super::testutil::{SECRET, config, env, fixtures, ready, sign, sign_hmac};
 use super::*;
 
 const MAX: usize = 4096;
@@ -55,7 +55,7 @@ fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
 }
 
 fn auth(pairs: &[(&str, &str)]) -> Result<Arc<Principal>, AuthFailure> {
-    authenticator("X-API-Key").authenticate(&headers(pairs))
+    authenticator("X-API-Key").authenticate_now(&headers(pairs))
 }
 
 fn invalid(reason: InvalidReason) -> Result<Arc<Principal>, AuthFailure> {
@@ -112,7 +112,7 @@ fn malformed_authorization_values() {
         HeaderValue::from_bytes(b"Bearer t\xc3\xb6k").unwrap(),
     );
     assert_eq!(
-        authenticator("X-API-Key").authenticate(&h),
+        authenticator("X-API-Key").authenticate_now(&h),
         invalid(InvalidReason::Malformed)
     );
     // Extra spaces between scheme and token are allowed (RFC 7235: 1*SP).
@@ -195,7 +195,7 @@ fn duplicate_or_ambiguous_credentials() {
 #[test]
 fn api_key_scheme_on_authorization() {
     let a = authenticator("Authorization");
-    let run = |pairs: &[(&str, &str)]| a.authenticate(&headers(pairs));
+    let run = |pairs: &[(&str, &str)]| a.authenticate_now(&headers(pairs));
     for scheme in ["ApiKey", "apikey", "APIKEY"] {
         let p = run(&[("authorization", &format!("{scheme} test-api-key-1"))]).unwrap();
         assert_eq!(p.subject.as_deref(), Some("ci-bot"), "{scheme}");
@@ -227,13 +227,13 @@ fn oversized_credentials_are_refused_before_parsing() {
     let tight = Authenticator::new(&config(JWT), t.len(), &fixtures(), &env).unwrap();
     let h = headers(&[("authorization", &format!("Bearer {t}"))]);
     assert!(
-        tight.authenticate(&h).is_ok(),
+        tight.authenticate_now(&h).is_ok(),
         "exactly max_token_bytes is fine"
     );
     let small = Authenticator::new(&config(JWT), t.len() - 1, &fixtures(), &env).unwrap();
-    assert_eq!(small.authenticate(&h), invalid(InvalidReason::TooLarge));
+    assert_eq!(small.authenticate_now(&h), invalid(InvalidReason::TooLarge));
     assert_eq!(
-        small.verify_jwt(&t),
+        small.verify_jwt_now(&t),
         Err(AuthFailure::Invalid(InvalidReason::TooLarge))
     );
 
@@ -258,25 +258,34 @@ fn oversized_credentials_are_refused_before_parsing() {
     let key = "test-api-key-1";
     let exact = Authenticator::new(&cfg, key.len(), &fixtures(), &env).unwrap();
     let h = headers(&[("authorization", "ApiKey test-api-key-1")]);
-    assert!(exact.authenticate(&h).is_ok());
+    assert!(exact.authenticate_now(&h).is_ok());
     let short = Authenticator::new(&cfg, key.len() - 1, &fixtures(), &env).unwrap();
-    assert_eq!(short.authenticate(&h), invalid(InvalidReason::TooLarge));
+    assert_eq!(short.authenticate_now(&h), invalid(InvalidReason::TooLarge));
 }
 
 #[test]
 fn api_keys_are_swapped() {
     let a = authenticator("X-API-Key");
     let h = headers(&[("x-api-key", "test")]);
-    assert_eq!(a.authenticate(&h), invalid(InvalidReason::UnknownApiKey));
+    assert_eq!(
+        a.authenticate_now(&h),
+        invalid(InvalidReason::UnknownApiKey)
+    );
     let keys = ApiKeys::from_yaml_str(
         std::path::Path::new("new.yaml"),
         "keys:\n  - { sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08, subject: new }\n",
     )
     .unwrap();
     a.set_api_keys(keys);
-    assert_eq!(a.authenticate(&h).unwrap().subject.as_deref(), Some("new"));
+    assert_eq!(
+        a.authenticate_now(&h).unwrap().subject.as_deref(),
+        Some("new")
+    );
     let old = headers(&[("x-api-key", "test-api-key-1")]);
-    assert_eq!(a.authenticate(&old), invalid(InvalidReason::UnknownApiKey));
+    assert_eq!(
+        a.authenticate_now(&old),
+        invalid(InvalidReason::UnknownApiKey)
+    );
 }
 
 #[test]
@@ -284,38 +293,41 @@ fn verify_jwt_for_explain() {
     let a = authenticator("X-API-Key");
     let c = json!({ "iss": "https://idp.example.com/", "exp": now() + 60.0, "roles": ["admin"] });
     let p = a
-        .verify_jwt(&sign_hmac(HS256, None, SECRET.as_bytes(), &c))
+        .verify_jwt_now(&sign_hmac(HS256, None, SECRET.as_bytes(), &c))
         .unwrap();
     assert_eq!(p.roles, ["admin"]);
     assert_eq!(p.scopes, None);
     assert_eq!(
-        a.verify_jwt(""),
+        a.verify_jwt_now(""),
         Err(AuthFailure::Invalid(InvalidReason::Malformed))
     );
     assert_eq!(
-        a.verify_jwt("a b.c.d"),
+        a.verify_jwt_now("a b.c.d"),
         Err(AuthFailure::Invalid(InvalidReason::Malformed))
     );
 
     let keys_only = config("api_keys: { file: api_keys.yaml }\n");
     let a = Authenticator::new(&keys_only, MAX, &fixtures(), &env).unwrap();
     assert_eq!(
-        a.verify_jwt(&token()),
+        a.verify_jwt_now(&token()),
         Err(AuthFailure::Invalid(InvalidReason::UnknownIssuer))
     );
     let h = headers(&[("authorization", &format!("Bearer {}", token()))]);
-    assert_eq!(a.authenticate(&h), invalid(InvalidReason::UnknownIssuer));
+    assert_eq!(
+        a.authenticate_now(&h),
+        invalid(InvalidReason::UnknownIssuer)
+    );
 }
 
 #[test]
 fn nothing_configured_accepts_nothing() {
     let a = Authenticator::new(&AuthConfig::default(), MAX, &fixtures(), &env).unwrap();
     assert_eq!(
-        a.authenticate(&headers(&[("x-api-key", "test-api-key-1")])),
+        a.authenticate_now(&headers(&[("x-api-key", "test-api-key-1")])),
         Err(AuthFailure::Missing)
     );
     assert_eq!(
-        a.authenticate(&headers(&[("authorization", "ApiKey test-api-key-1")])),
+        a.authenticate_now(&headers(&[("authorization", "ApiKey test-api-key-1")])),
         invalid(InvalidReason::UnknownScheme)
     );
 }
@@ -354,4 +366,16 @@ fn failures_display_without_credentials() {
     assert_eq!(failure.reason(), "invalid_token");
     assert_eq!(AuthFailure::Missing.reason(), "missing_credentials");
     assert!(!format!("{failure:?}").contains(&t[..20]));
+}
+
+impl Authenticator {
+    /// `authenticate` for tests of paths that never wait.
+    fn authenticate_now(&self, headers: &HeaderMap) -> Result<Arc<Principal>, AuthFailure> {
+        ready(self.authenticate(headers))
+    }
+
+    /// `verify_jwt` for tests of paths that never wait.
+    fn verify_jwt_now(&self, token: &str) -> Result<Arc<Principal>, AuthFailure> {
+        ready(self.verify_jwt(token))
+    }
 }

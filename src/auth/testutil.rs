@@ -55,3 +55,32 @@ pub fn handmade(header: &Value, claims: &Value, signature: &str) -> String {
     let part = |v: &Value| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
     format!("{}.{}.{signature}", part(header), part(claims))
 }
+
+/// The public JWK of fixture key `<name>` with `alg` and `kid`.
+pub fn jwk(name: &str, alg: Algorithm, kid: &str) -> Value {
+    let pem = std::fs::read(fixtures().join(format!("keys/{name}.pub.pem"))).unwrap();
+    let key = match name {
+        n if n.starts_with("rsa") => jsonwebtoken::DecodingKey::from_rsa_pem(&pem),
+        n if n.starts_with("ec") => jsonwebtoken::DecodingKey::from_ec_pem(&pem),
+        _ => jsonwebtoken::DecodingKey::from_ed_pem(&pem),
+    }
+    .unwrap();
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_decoding_key(&key, Some(alg)).unwrap();
+    jwk.common.key_id = Some(kid.to_string());
+    serde_json::to_value(jwk).unwrap()
+}
+
+/// A JWK Set of `keys`.
+pub fn set(keys: &[Value]) -> Value {
+    serde_json::json!({ "keys": keys })
+}
+
+/// Runs a future that must complete without waiting (the static-key path never awaits).
+pub fn ready<F: std::future::Future>(f: F) -> F::Output {
+    let mut f = std::pin::pin!(f);
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    match f.as_mut().poll(&mut cx) {
+        std::task::Poll::Ready(v) => v,
+        std::task::Poll::Pending => panic!("the future waited"),
+    }
+}

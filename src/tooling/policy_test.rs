@@ -175,7 +175,21 @@ impl CasePrincipal {
             return Err("principal: give either `token` or roles/scopes/claims, not both".into());
         }
         match setup.authenticator {
-            Some(auth) => Ok(auth.verify_jwt(token)),
+            // A test run is synchronous; a small runtime fetches IdP keys if the issuer
+            // has any to fetch, then verifies exactly as the gateway does.
+            Some(auth) => {
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map_err(|e| format!("starting a runtime to verify the token: {e}"))?;
+                rt.block_on(async {
+                    auth.fetch_keys().await.map_err(|e| e.to_string())?;
+                    Ok(auth
+                        .verify_jwt(token)
+                        .await
+                        .map(std::sync::Arc::unwrap_or_clone))
+                })
+            }
             None => {
                 Err("principal.token needs a gateway config (-c) whose issuers verify it".into())
             }

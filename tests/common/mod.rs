@@ -28,6 +28,7 @@ use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use scopegate::app::{App, Listeners};
+use scopegate::auth::Authenticator;
 use scopegate::config::Config;
 use scopegate::tooling::echo::EchoServer;
 use scopegate::tooling::token::{TokenSpec, mint};
@@ -83,6 +84,9 @@ pub struct Setup<'a> {
     /// Use this `upstream.url` instead of the echo server (`upstream` is then ignored):
     /// for upstreams a test runs itself (TLS, WebSocket, gRPC).
     pub upstream_url: Option<&'a str>,
+    /// More `auth.jwt.issuers` entries after the harness's own HS256 issuer, as YAML
+    /// list items written at column 0 (`- issuer: ...`); the harness indents them.
+    pub issuers: &'a str,
 }
 
 /// A running gateway + echo upstream; everything is torn down with the test's runtime.
@@ -95,6 +99,8 @@ pub struct Harness {
     pub upstream_addr: SocketAddr,
     /// Holds the config, policy and key files.
     pub dir: TempDir,
+    /// The gateway's authenticator (readiness, as `/readyz` reports it).
+    pub auth: Arc<Authenticator>,
     pub config_path: PathBuf,
     relay: Option<Relay>,
     echo: Option<EchoServer>,
@@ -153,6 +159,12 @@ impl Harness {
         } else {
             ""
         };
+        let mut issuers = String::new();
+        for line in setup.issuers.lines().filter(|l| !l.trim().is_empty()) {
+            issuers.push_str("      ");
+            issuers.push_str(line);
+            issuers.push('\n');
+        }
         let config_text = format!(
             "listen: 127.0.0.1:0\n\
              admin:\n  listen: 127.0.0.1:0\n\
@@ -160,6 +172,7 @@ impl Harness {
              auth:\n  jwt:\n    issuers:\n      - issuer: scopegate\n        \
              keys: [{{ alg: HS256, secret_env: {SECRET_ENV} }}]\n        \
              algorithms: [HS256]\n\
+             {issuers}\
              {api_keys}\
              policy: policy.yaml\n\
              {}\n",
@@ -171,6 +184,7 @@ impl Harness {
             .unwrap_or_else(|e| panic!("config refused: {e}\n---\n{config_text}"));
         let env = |name: &str| (name == SECRET_ENV).then(|| SECRET.to_string());
         let app = App::build(config, &env).unwrap_or_else(|e| panic!("app refused: {e}"));
+        let auth = app.auth.clone();
 
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
@@ -193,6 +207,7 @@ impl Harness {
             admin_addr,
             upstream_addr,
             dir,
+            auth,
             config_path,
             relay,
             echo,

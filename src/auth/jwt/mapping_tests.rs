@@ -124,11 +124,9 @@ fn keys_can_be_swapped_at_run_time() {
         &env,
     )
     .unwrap();
-    v.issuers
-        .get("rsa-only")
-        .unwrap()
+    v.issuers[v.by_name["rsa-only"]]
         .keys
-        .replace(vec![new_key]);
+        .replace(vec![new_key], None);
     assert!(v.verify_at(&token, NOW).is_ok());
 }
 
@@ -140,15 +138,47 @@ fn setup_errors() {
             "issuers: [{ issuer: '', keys: [] }]",
             "issuers[0]: `issuer` must not be empty",
         ),
-        (
-            "issuers: [{ issuer: i, discovery: https://i/.well-known/openid-configuration }]",
-            "not supported yet",
-        ),
-        (
-            "issuers: [{ issuer: i, jwks_uri: https://i/jwks }]",
-            "not supported yet",
-        ),
         ("issuers: [{ issuer: i }]", "issuer `i` has no `keys`"),
+        (
+            "issuers: [{ issuer: i, jwks_uri: http://i/jwks, keys: [{ alg: RS256, pem_file: keys/rsa1.pub.pem }] }]",
+            "give only one of `keys`, `discovery` or `jwks_uri`",
+        ),
+        (
+            "issuers: [{ issuer: i, discovery: http://i/d, jwks_uri: http://i/jwks }]",
+            "give only one of",
+        ),
+        (
+            "issuers: [{ issuer: i, jwks_uri: /jwks }]",
+            "issuer `i`: `/jwks` is not an absolute http(s) URL",
+        ),
+        (
+            "issuers: [{ issuer: i, discovery: 'ftp://i/x' }]",
+            "not an absolute http(s) URL",
+        ),
+        (
+            "issuers: [{ issuer: i, jwks_uri: http://i/jwks, algorithms: [RS256, HS256] }]",
+            "HS256 keys are never taken from a URL",
+        ),
+        (
+            "issuers: [{ issuer: i, jwks_uri: http://i/jwks, algorithms: [none] }]",
+            "`none` is never accepted",
+        ),
+        (
+            "issuers: [{ issuer: i, jwks_uri: http://i/jwks, refresh: { min: 0s } }]",
+            "`refresh` needs 1s <= min <= max",
+        ),
+        (
+            "issuers: [{ issuer: i, jwks_uri: http://i/jwks, refresh: { min: 2h, max: 1h } }]",
+            "`refresh` needs 1s <= min <= max",
+        ),
+        (
+            "issuers: [{ issuer: i, jwks_uri: https://i/jwks, ca: keys/README.md }]",
+            "holds no usable certificate",
+        ),
+        (
+            "issuers: [{ issuer: i, ca: ca.pem, keys: [{ alg: RS256, pem_file: keys/rsa1.pub.pem }] }]",
+            "`ca` and `refresh` apply only to `discovery` / `jwks_uri`",
+        ),
         (
             "issuers: [{ issuer: i, algorithms: [RS256, HS256], keys: [{ alg: RS256, pem_file: keys/rsa1.pub.pem }] }]",
             "algorithm HS256 is allowed but no key has that `alg`",

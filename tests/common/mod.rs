@@ -63,6 +63,8 @@ pub enum UpstreamKind {
     Echo,
     /// A 127.0.0.1 port that was bound and then closed: connections are refused.
     Closed,
+    /// A test's own upstream (e.g. a deliberately misbehaving one) on this address.
+    At(SocketAddr),
 }
 
 /// Everything a test may vary about the gateway it runs against.
@@ -77,6 +79,9 @@ pub struct Setup<'a> {
     pub upstream: UpstreamKind,
     /// Copy the fixture API-key file next to the config and configure `auth.api_keys`.
     pub api_keys: bool,
+    /// More `auth.jwt.issuers` entries beside the harness's HS256 one: YAML list items,
+    /// one per line (`- { issuer: rs, keys: [...] }`); see [`fixture_key`].
+    pub issuers: &'a str,
 }
 
 /// A running gateway + echo upstream; everything is torn down with the test's runtime.
@@ -122,6 +127,7 @@ impl Harness {
                 (Some(echo), Some(relay), addr)
             }
             UpstreamKind::Closed => (None, None, closed_port().await),
+            UpstreamKind::At(addr) => (None, None, addr),
         };
 
         let mut upstream = format!("upstream:\n  url: http://{upstream_addr}\n");
@@ -140,6 +146,12 @@ impl Harness {
         } else {
             ""
         };
+        let mut issuers = String::new();
+        for line in setup.issuers.lines().filter(|l| !l.trim().is_empty()) {
+            issuers.push_str("      ");
+            issuers.push_str(line.trim());
+            issuers.push('\n');
+        }
         let config_text = format!(
             "listen: 127.0.0.1:0\n\
              admin:\n  listen: 127.0.0.1:0\n\
@@ -147,6 +159,7 @@ impl Harness {
              auth:\n  jwt:\n    issuers:\n      - issuer: scopegate\n        \
              keys: [{{ alg: HS256, secret_env: {SECRET_ENV} }}]\n        \
              algorithms: [HS256]\n\
+             {issuers}\
              {api_keys}\
              policy: policy.yaml\n\
              {}\n",
@@ -202,6 +215,10 @@ impl Harness {
         }
         if let Some(echo) = self.echo.take() {
             echo.shutdown().await;
+        }
+        if let Some(relay) = self.relay.take() {
+            relay.accept.abort();
+            let _ = relay.accept.await;
         }
     }
 
@@ -413,6 +430,11 @@ async fn wait_until_accepting(addr: SocketAddr) {
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
+}
+
+/// The absolute path of a test key in `tests/fixtures/keys` (e.g. `rsa1.pub.pem`).
+pub fn fixture_key(name: &str) -> String {
+    format!("{}/tests/fixtures/keys/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A 127.0.0.1 port that was just bound and released: nothing listens there.
@@ -748,6 +770,8 @@ struct Relay {
     addr: SocketAddr,
     bytes: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
+    /// The accept loop, aborted by `Harness::stop` (so leak checks see it gone).
+    accept: JoinHandle<()>,
 }
 
 impl Relay {
@@ -759,7 +783,7 @@ impl Relay {
         let bytes = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
         let (b, c) = (bytes.clone(), connections.clone());
-        tokio::spawn(async move {
+        let accept = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 c.fetch_add(1, Ordering::SeqCst);
                 let b = b.clone();
@@ -797,6 +821,7 @@ impl Relay {
             addr,
             bytes,
             connections,
+            accept,
         }
     }
 }

@@ -230,7 +230,10 @@ mod tests {
             );
         }
         h.insert("x_forwarded_for", HeaderValue::from_static("10.0.0.1"));
-        h.insert("x_forwarded_host", HeaderValue::from_static("admin.internal"));
+        h.insert(
+            "x_forwarded_host",
+            HeaderValue::from_static("admin.internal"),
+        );
         h.insert("x-forwarded-prefix", HeaderValue::from_static("/api"));
         h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.2"));
         strip_client_claims(&mut h, &names());

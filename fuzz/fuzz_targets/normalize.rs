@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
             continue;
         };
         assert!(once.starts_with('/'), "{path:?} -> {once:?}");
-        for bad in ["//", "/./", "/../", "%2F", "%2f", "%5C", "%5c", "\\", "#", "\0"] {
+        for bad in [
+            "//", "/./", "/../", "%2F", "%2f", "%5C", "%5c", "\\", "#", "\0",
+        ] {
             assert!(!once.contains(bad), "{path:?} -> {once:?} contains {bad:?}");
         }
         assert!(
@@ -23,7 +25,10 @@ fuzz_target!(|data: &[u8]| {
             "{path:?} -> {once:?}"
         );
         if !allow_semicolons {
-            assert!(!once.contains(';') && !once.contains("%3B"), "{path:?} -> {once:?}");
+            assert!(
+                !once.contains(';') && !once.contains("%3B"),
+                "{path:?} -> {once:?}"
+            );
         }
         assert!(path.is_empty() || once.len() <= path.len(), "{path:?} grew");
         let twice = normalize_path(&once, opts);

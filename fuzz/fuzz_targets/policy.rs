@@ -29,9 +29,19 @@ fuzz_target!(|data: &[u8]| {
         let lookup = policy.lookup(&method, path);
         let _ = wants_credentials(&policy, &lookup);
         let _ = decide(&policy, &lookup, None, &mut NoTrace);
-        let _ = decide(&policy, &lookup, Some(Err(AuthFailure::Missing)), &mut NoTrace);
+        let _ = decide(
+            &policy,
+            &lookup,
+            Some(Err(AuthFailure::Missing)),
+            &mut NoTrace,
+        );
         let _ = decide(&policy, &lookup, Some(Ok(&everyone)), &mut NoTrace);
-        let _ = decide(&policy, &lookup, Some(Ok(&Principal::default())), &mut NoTrace);
+        let _ = decide(
+            &policy,
+            &lookup,
+            Some(Ok(&Principal::default())),
+            &mut NoTrace,
+        );
     }
     for role in policy.roles() {
         let _ = policy.role_scopes(role);

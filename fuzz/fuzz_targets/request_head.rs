@@ -51,10 +51,13 @@ fn world() -> &'static World {
             echo.addr,
             policy.display()
         );
-        let config = Config::from_str(Path::new("/tmp/fuzz-scopegate.yaml"), &text).expect("config");
+        let config =
+            Config::from_str(Path::new("/tmp/fuzz-scopegate.yaml"), &text).expect("config");
         let env = |name: &str| (name == "FUZZ_SECRET").then(|| SECRET.to_string());
         // The hyper client inside the gateway needs a runtime context to be built in.
-        let app = rt.block_on(async { App::build(config, &env) }).expect("app");
+        let app = rt
+            .block_on(async { App::build(config, &env) })
+            .expect("app");
         let spec = TokenSpec {
             sub: Some("u1".into()),
             roles: vec!["customer".into()],
@@ -117,7 +120,11 @@ fuzz_target!(|data: &[u8]| {
             .expect("the connection did not end after the client finished");
         // Whatever the gateway answered starts like an HTTP response (or is HTTP/2 frames).
         if !answer.is_empty() && input.starts_with(b"GET ") {
-            assert!(answer.starts_with(b"HTTP/1."), "{:?}", String::from_utf8_lossy(&answer));
+            assert!(
+                answer.starts_with(b"HTTP/1."),
+                "{:?}",
+                String::from_utf8_lossy(&answer)
+            );
         }
     });
 });

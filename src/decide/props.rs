@@ -46,7 +46,7 @@ enum Caller {
 /// The decision as the gateway makes it: credentials are only consulted when wanted.
 fn run<'p>(policy: &'p Policy, method: &Method, path: &str, caller: &Caller) -> Decision<'p> {
     let lookup = policy.lookup(method, path);
-    let auth = wants_credentials(policy, &lookup).then(|| match caller {
+    let auth = wants_credentials(policy, &lookup).then_some(match caller {
         Caller::Missing => Err(AuthFailure::Missing),
         Caller::Invalid => Err(AuthFailure::Invalid(InvalidReason::BadSignature)),
         Caller::Expired => Err(AuthFailure::Expired),

@@ -5,9 +5,11 @@
 //! Every case must end one of two ways: refused by the gateway with nothing reaching the
 //! upstream, or forwarded with the upstream receiving exactly the path the decision was
 //! made on. Each test is named after the CVE or class it reproduces; the JWT classics are
-//! in `bypass/jwt.rs`.
+//! in `bypass/jwt.rs`, the path classes over HTTP/2 in `bypass/http2.rs`.
 
 mod common;
+#[path = "bypass/http2.rs"]
+mod http2;
 #[path = "bypass/jwt.rs"]
 mod jwt;
 

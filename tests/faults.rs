@@ -174,7 +174,10 @@ fn upstream_reset_mid_body_cuts_the_response_and_the_gateway_keeps_serving() {
             got.len() - body_start < upstream::MID_BODY_LENGTH,
             "body was not cut"
         );
-        assert!(!got.ends_with(b"\r\n0\r\n\r\n"), "a cut body was ended as complete");
+        assert!(
+            !got.ends_with(b"\r\n0\r\n\r\n"),
+            "a cut body was ended as complete"
+        );
         drop(stream);
         up.set(Behaviour::Fine);
         still_serving(&h, &t).await;

@@ -427,4 +427,6 @@ fn describe_roles(policy: &Policy, principal: &Principal) -> String {
 }
 
 #[cfg(test)]
+mod props;
+#[cfg(test)]
 mod tests;

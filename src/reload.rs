@@ -130,14 +130,19 @@ impl Reloader {
     }
 }
 
-/// Keeps hot reload running; dropping it stops the reload thread and its watcher.
+/// Keeps hot reload running; dropping it stops the reload thread, its watcher and the
+/// SIGHUP listener.
 pub struct ReloadHandle {
     tx: Sender<Msg>,
+    sighup: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Drop for ReloadHandle {
     fn drop(&mut self) {
         let _ = self.tx.send(Msg::Stop);
+        if let Some(task) = self.sighup.take() {
+            task.abort();
+        }
     }
 }
 
@@ -145,27 +150,29 @@ impl Drop for ReloadHandle {
 /// Must be called within a tokio runtime (the SIGHUP listener is a task).
 pub fn start(config: &ReloadConfig, reloader: Reloader) -> Result<ReloadHandle, ReloadError> {
     let (tx, rx) = std::sync::mpsc::channel();
+    #[cfg(not(unix))]
+    let sighup = None;
     #[cfg(unix)]
-    {
+    let sighup = {
         use tokio::signal::unix::{SignalKind, signal};
         let mut hup = signal(SignalKind::hangup()).map_err(ReloadError::Signal)?;
         let hup_tx = tx.clone();
-        tokio::spawn(async move {
+        Some(tokio::spawn(async move {
             while hup.recv().await.is_some() {
                 tracing::info!("SIGHUP: reloading");
                 if hup_tx.send(Msg::Signal).is_err() {
                     break;
                 }
             }
-        });
-    }
+        }))
+    };
     let watcher_tx = config.watch.then(|| tx.clone());
     let poll = config.poll_interval;
     std::thread::Builder::new()
         .name("scopegate-reload".into())
         .spawn(move || run(reloader, rx, watcher_tx, poll))
         .map_err(ReloadError::Thread)?;
-    Ok(ReloadHandle { tx })
+    Ok(ReloadHandle { tx, sighup })
 }
 
 /// The reload thread: one attempt at a time, in the order the triggers came.

@@ -32,6 +32,24 @@ const METHOD_OVERRIDES: [&str; 3] = [
     "x-http-method",
 ];
 
+/// Headers some frameworks and proxies read as the request's "real" target (Symfony and
+/// IIS `X-Original-URL`/`X-Rewrite-URL`, nginx `auth_request` setups and oauth2-proxy
+/// `X-Forwarded-Uri`, Envoy `X-Envoy-Original-Path`). The gateway decided on the request
+/// line's path and forwards exactly that path, so a client-sent copy could only make the
+/// upstream route somewhere the decision never looked: always removed, trusted peer or not.
+const TARGET_OVERRIDES: [&str; 6] = [
+    "x-original-url",
+    "x-rewrite-url",
+    "x-original-uri",
+    "x-forwarded-uri",
+    "x-forwarded-path",
+    "x-envoy-original-path",
+];
+
+/// The `X-Forwarded-*` headers this module sets: their `_` spellings are never ours, and
+/// CGI-style servers (`HTTP_X_FORWARDED_FOR`) would read them as the real thing.
+const FORWARDED_SET: [&str; 3] = ["x-forwarded-for", "x-forwarded-proto", "x-forwarded-host"];
+
 /// The request's id: the client's when it is sane, else a new random one.
 pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     if let Some(v) = headers.get(REQUEST_ID)
@@ -80,19 +98,28 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
     debug_assert!(!headers.contains_key(TRANSFER_ENCODING) && !headers.contains_key(UPGRADE));
 }
 
-/// Removes what a client must not be able to tell the upstream: method overrides and
-/// any copy of the identity headers, also spelled with `_` for `-` (some servers fold
-/// `X_Auth_Subject` into `X-Auth-Subject`).
+/// Removes what a client must not be able to tell the upstream: method overrides,
+/// target overrides and any copy of the identity headers, each also spelled with `_`
+/// for `-` (some servers fold `X_Auth_Subject` into `X-Auth-Subject`), and `_`
+/// spellings of the `X-Forwarded-*` headers that [`set_forwarded`] controls.
 pub fn strip_client_claims(headers: &mut HeaderMap, names: &IdentityNames) {
-    for name in METHOD_OVERRIDES {
-        headers.remove(name);
-    }
-    let ours = [&names.subject, &names.roles, &names.scopes];
+    let ours = [
+        names.subject.as_str(),
+        names.roles.as_str(),
+        names.scopes.as_str(),
+    ];
     let spoofed: Vec<HeaderName> = headers
         .keys()
         .filter(|k| {
+            let k = k.as_str();
             ours.iter()
-                .any(|o| same_ignoring_underscores(k.as_str(), o.as_str()))
+                .chain(METHOD_OVERRIDES.iter())
+                .chain(TARGET_OVERRIDES.iter())
+                .any(|o| same_ignoring_underscores(k, o))
+                || (k.contains('_')
+                    && FORWARDED_SET
+                        .iter()
+                        .any(|o| same_ignoring_underscores(k, o)))
         })
         .cloned()
         .collect();
@@ -206,6 +233,40 @@ mod tests {
         h.insert("x-auth-subjects", HeaderValue::from_static("kept"));
         strip_client_claims(&mut h, &names());
         assert_eq!(h.len(), 1, "{h:?}");
+    }
+
+    #[test]
+    fn target_and_method_overrides_go_in_any_spelling() {
+        let mut h = HeaderMap::new();
+        for name in [
+            "x-original-url",
+            "x_original_url",
+            "x-rewrite-url",
+            "x-original-uri",
+            "x-forwarded-uri",
+            "x_forwarded_uri",
+            "x-forwarded-path",
+            "x-envoy-original-path",
+            "x_http_method_override",
+            "x_method_override",
+        ] {
+            h.insert(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("/admin/x"),
+            );
+        }
+        h.insert("x_forwarded_for", HeaderValue::from_static("10.0.0.1"));
+        h.insert(
+            "x_forwarded_host",
+            HeaderValue::from_static("admin.internal"),
+        );
+        h.insert("x-forwarded-prefix", HeaderValue::from_static("/api"));
+        h.insert(X_FORWARDED_FOR, HeaderValue::from_static("10.0.0.2"));
+        strip_client_claims(&mut h, &names());
+        assert_eq!(h.len(), 2, "{h:?}");
+        // The dashed spelling is set_forwarded's business (kept or replaced there).
+        assert!(h.contains_key(X_FORWARDED_FOR));
+        assert!(h.contains_key("x-forwarded-prefix"));
     }
 
     #[test]

@@ -143,7 +143,10 @@ impl Connection {
     }
 }
 
-fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
+/// The HTTP/1.1 + HTTP/2 connection settings of the public listener, with the header
+/// limits applied; public so the request-head fuzz target serves in-memory streams with
+/// exactly what the listener uses.
+pub fn builder(limits: &Limits) -> auto::Builder<TokioExecutor> {
     let mut b = auto::Builder::new(TokioExecutor::new());
     b.http1()
         .timer(TokioTimer::new())

@@ -67,6 +67,8 @@ pub enum UpstreamKind {
     Echo,
     /// A 127.0.0.1 port that was bound and then closed: connections are refused.
     Closed,
+    /// A test's own upstream (e.g. a deliberately misbehaving one) on this address.
+    At(SocketAddr),
 }
 
 /// Everything a test may vary about the gateway it runs against.
@@ -137,6 +139,7 @@ impl Harness {
                 (Some(echo), Some(relay), addr)
             }
             UpstreamKind::Closed => (None, None, closed_port().await),
+            UpstreamKind::At(addr) => (None, None, addr),
         };
 
         let url = match setup.upstream_url {
@@ -240,6 +243,10 @@ impl Harness {
         }
         if let Some(echo) = self.echo.take() {
             echo.shutdown().await;
+        }
+        if let Some(relay) = self.relay.take() {
+            relay.accept.abort();
+            let _ = relay.accept.await;
         }
     }
 
@@ -481,6 +488,11 @@ async fn wait_until_accepting(addr: SocketAddr) {
             Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
+}
+
+/// The absolute path of a test key in `tests/fixtures/keys` (e.g. `rsa1.pub.pem`).
+pub fn fixture_key(name: &str) -> String {
+    format!("{}/tests/fixtures/keys/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
 /// A 127.0.0.1 port that was just bound and released: nothing listens there.
@@ -816,6 +828,8 @@ struct Relay {
     addr: SocketAddr,
     bytes: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
+    /// The accept loop, aborted by `Harness::stop` (so leak checks see it gone).
+    accept: JoinHandle<()>,
 }
 
 impl Relay {
@@ -827,7 +841,7 @@ impl Relay {
         let bytes = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
         let (b, c) = (bytes.clone(), connections.clone());
-        tokio::spawn(async move {
+        let accept = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 c.fetch_add(1, Ordering::SeqCst);
                 let b = b.clone();
@@ -865,6 +879,7 @@ impl Relay {
             addr,
             bytes,
             connections,
+            accept,
         }
     }
 }

@@ -7,17 +7,20 @@
 //! Schema validation of the manifests is `.ci/run`'s job (kubernetes-validate, promtool).
 
 mod common;
+mod manifests;
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 use std::time::Duration;
 
 use common::{IO_TIMEOUT, Resp, parse_raw_response, raw_request};
+use manifests::{
+    config_file_in_mount, container, container_port, deploy_dir, manifests, materialize, object,
+    prestop_sleep, run_check, secs,
+};
 use scopegate::app::{App, Listeners};
 use scopegate::config::Config;
 use serde_json::Value;
-use tempfile::TempDir;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -28,143 +31,6 @@ const CHECK_PENDING: &[(&str, &str, &str)] = &[(
     "not supported yet",
     "TLS on the listener (issue 6) and OIDC discovery (issue 4)",
 )];
-
-fn deploy_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy")
-}
-
-/// Every object of a (multi-document) manifest file under `deploy/`.
-fn manifests(rel: &str) -> Vec<Value> {
-    let path = deploy_dir().join(rel);
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    serde_saphyr::from_multiple::<Value>(&text)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-        .into_iter()
-        .filter(|v| !v.is_null())
-        .collect()
-}
-
-/// The object of `kind` named `name` among the manifests in `dir`'s `files`.
-fn object(dir: &str, files: &[&str], kind: &str, name: &str) -> Value {
-    files
-        .iter()
-        .flat_map(|f| manifests(&format!("{dir}/{f}")))
-        .find(|o| o["kind"] == kind && o["metadata"]["name"] == name)
-        .unwrap_or_else(|| panic!("{dir}: no {kind} {name}"))
-}
-
-fn container<'a>(deployment: &'a Value, name: &str) -> &'a Value {
-    deployment["spec"]["template"]["spec"]["containers"]
-        .as_array()
-        .expect("containers")
-        .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no container {name}"))
-}
-
-/// A container port by name (how the probes and Services refer to them).
-fn container_port(container: &Value, port: &Value) -> u16 {
-    let n = match port {
-        Value::Number(n) => n.as_u64(),
-        Value::String(name) => container["ports"]
-            .as_array()
-            .expect("ports")
-            .iter()
-            .find(|p| p["name"] == *name)
-            .unwrap_or_else(|| panic!("no container port named {name}"))["containerPort"]
-            .as_u64(),
-        other => panic!("port {other}"),
-    };
-    n.and_then(|n| u16::try_from(n).ok())
-        .expect("a port number")
-}
-
-/// The config file the container runs with, relative to the volume mounted at its
-/// directory (the `--config=` argument).
-fn config_file_in_mount(container: &Value) -> (String, String) {
-    let config = container["args"]
-        .as_array()
-        .expect("args")
-        .iter()
-        .filter_map(Value::as_str)
-        .find_map(|a| a.strip_prefix("--config="))
-        .expect("a --config= argument");
-    let (dir, file) = config.rsplit_once('/').expect("an absolute config path");
-    let mount = container["volumeMounts"]
-        .as_array()
-        .expect("volumeMounts")
-        .iter()
-        .find(|m| m["mountPath"] == dir)
-        .unwrap_or_else(|| panic!("nothing mounted at {dir}"));
-    assert!(
-        mount.get("subPath").is_none(),
-        "a subPath mount never sees ConfigMap updates"
-    );
-    (
-        mount["name"].as_str().expect("mount name").to_string(),
-        file.to_string(),
-    )
-}
-
-/// Lays the volume `volume` of `deployment` out in a temp dir as the kubelet would: the
-/// data of every projected ConfigMap, and for Secrets the paths their items name (with
-/// placeholder contents, since no Secret is shipped).
-fn materialize(dir: &str, files: &[&str], deployment: &Value, volume: &str) -> TempDir {
-    let tmp = tempfile::tempdir().expect("temp dir");
-    let volume = deployment["spec"]["template"]["spec"]["volumes"]
-        .as_array()
-        .expect("volumes")
-        .iter()
-        .find(|v| v["name"] == volume)
-        .unwrap_or_else(|| panic!("no volume {volume}"));
-    let sources = volume["projected"]["sources"]
-        .as_array()
-        .expect("a projected volume");
-    for source in sources {
-        if let Some(cm) = source.get("configMap") {
-            let name = cm["name"].as_str().expect("configMap name");
-            let cm = object(dir, files, "ConfigMap", name);
-            for (file, text) in cm["data"].as_object().expect("data") {
-                std::fs::write(tmp.path().join(file), text.as_str().expect("text"))
-                    .expect("write ConfigMap file");
-            }
-        } else if let Some(secret) = source.get("secret") {
-            for item in secret["items"].as_array().expect("secret items") {
-                let path = tmp.path().join(item["path"].as_str().expect("item path"));
-                std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
-                std::fs::write(path, "placeholder\n").expect("write secret item");
-            }
-        }
-    }
-    tmp
-}
-
-fn run_check(config: &Path, env: &[(&str, &str)]) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_scopegate"))
-        .arg("check")
-        .arg("--config")
-        .arg(config)
-        .env_remove("SCOPEGATE_CONFIG")
-        .envs(env.iter().copied())
-        .output()
-        .expect("run scopegate check");
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (out.status.success(), text)
-}
-
-fn secs(v: &Value) -> u64 {
-    v.as_u64().unwrap_or_else(|| panic!("seconds: {v}"))
-}
-
-fn prestop_sleep(container: &Value) -> u64 {
-    container["lifecycle"]["preStop"]["sleep"]["seconds"]
-        .as_u64()
-        .unwrap_or(0)
-}
 
 /// One GET on a fresh connection to `addr`.
 async fn get(addr: SocketAddr, path: &str) -> Resp {

@@ -2,7 +2,6 @@
 //! objects by kind and name, named container ports, and a projected volume laid out in a
 //! temp dir so the real gateway (or `scopegate check`) can run on its files.
 //! Kept apart from `common` (the gateway harness), which other test files extend.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

@@ -29,6 +29,9 @@ use crate::config::{Config, ReloadConfig};
 use crate::policy::LivePolicy;
 use attempt::Watched;
 
+/// How long after a change event the files are looked at again, by content hash.
+const SETTLE: Duration = Duration::from_millis(400);
+
 /// Events closer together than this are one reload attempt.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
@@ -168,15 +171,25 @@ pub fn start(config: &ReloadConfig, reloader: Reloader) -> Result<ReloadHandle, 
     };
     let watcher_tx = config.watch.then(|| tx.clone());
     let poll = config.poll_interval;
+    let (armed_tx, armed) = std::sync::mpsc::sync_channel(1);
     std::thread::Builder::new()
         .name("scopegate-reload".into())
-        .spawn(move || run(reloader, rx, watcher_tx, poll))
+        .spawn(move || run(reloader, rx, watcher_tx, poll, armed_tx))
         .map_err(ReloadError::Thread)?;
+    // Return only once the directories are watched, so a change made right after the
+    // gateway starts serving is never missed (it would wait for the poll otherwise).
+    let _ = armed.recv_timeout(Duration::from_secs(5));
     Ok(ReloadHandle { tx, sighup })
 }
 
 /// The reload thread: one attempt at a time, in the order the triggers came.
-fn run(mut r: Reloader, rx: Receiver<Msg>, watcher_tx: Option<Sender<Msg>>, poll: Duration) {
+fn run(
+    mut r: Reloader,
+    rx: Receiver<Msg>,
+    watcher_tx: Option<Sender<Msg>>,
+    poll: Duration,
+    armed: std::sync::mpsc::SyncSender<()>,
+) {
     let mut debouncer = watcher_tx.and_then(|tx| {
         let handler = move |res: DebounceEventResult| match res {
             Ok(events) => {
@@ -216,15 +229,22 @@ fn run(mut r: Reloader, rx: Receiver<Msg>, watcher_tx: Option<Sender<Msg>>, poll
         }
     };
     rewatch(&r);
+    let _ = armed.send(());
     let polling = !poll.is_zero();
     let mut next_poll = Instant::now() + poll;
+    // A writer may still be writing when a change event's attempt reads the file
+    // (truncate, then write): look again shortly after, by content hash.
+    let mut settle: Option<Instant> = None;
     loop {
-        let wait = if polling {
-            next_poll.saturating_duration_since(Instant::now())
+        let mut due = if polling {
+            next_poll
         } else {
-            Duration::from_secs(3600)
+            Instant::now() + Duration::from_secs(3600)
         };
-        match rx.recv_timeout(wait) {
+        if let Some(at) = settle {
+            due = due.min(at);
+        }
+        match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(Msg::Changed(paths)) => {
                 let policy = paths.iter().any(|p| Reloader::concerns(&r.policy.path, p));
@@ -240,10 +260,17 @@ fn run(mut r: Reloader, rx: Receiver<Msg>, watcher_tx: Option<Sender<Msg>>, poll
                 if policy {
                     r.reload_policy(Trigger::Watch);
                 }
+                if keys || policy {
+                    settle = Some(Instant::now() + SETTLE);
+                }
             }
             Ok(Msg::Signal) => r.reload(Trigger::Signal),
             Err(RecvTimeoutError::Timeout) => {
-                if polling {
+                if settle.is_some_and(|at| at <= Instant::now()) {
+                    settle = None;
+                    r.reload(Trigger::Poll);
+                }
+                if polling && next_poll <= Instant::now() {
                     r.reload(Trigger::Poll);
                     next_poll = Instant::now() + poll;
                 }

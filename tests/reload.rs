@@ -11,8 +11,13 @@ use common::reload::{CLOSED, OPEN, rename_write, version_of};
 use common::{Harness, Setup};
 use serde_json::Value;
 
+/// Each test times a reload against a 3 s budget, and one of them keeps the CPU busy
+/// with clients; run them one at a time so no test's load eats another's budget.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn editor_rename_write_applies() {
+    let _serial = SERIAL.lock().await;
     let h = Harness::start(OPEN, "").await;
     assert_eq!(h.flip().await, 200);
     let t = Instant::now();
@@ -27,6 +32,7 @@ async fn editor_rename_write_applies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn in_place_truncate_and_write_applies() {
+    let _serial = SERIAL.lock().await;
     let h = Harness::start(OPEN, "").await;
     assert_eq!(h.flip().await, 200);
     let t = Instant::now();
@@ -52,6 +58,7 @@ async fn in_place_truncate_and_write_applies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubernetes_data_symlink_swap_applies() {
+    let _serial = SERIAL.lock().await;
     let h = Harness::start(OPEN, "").await;
     let dir = h.dir.path();
     // Turn the file into what a ConfigMap mount looks like:
@@ -86,6 +93,7 @@ async fn kubernetes_data_symlink_swap_applies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_fallback_applies_with_watching_off() {
+    let _serial = SERIAL.lock().await;
     let h = Harness::start(OPEN, "reload:\n  watch: false\n  poll_interval: 300ms\n").await;
     assert_eq!(h.flip().await, 200);
     let t = Instant::now();
@@ -97,6 +105,7 @@ async fn poll_fallback_applies_with_watching_off() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_symlink_to_a_file_in_another_directory_is_followed() {
+    let _serial = SERIAL.lock().await;
     let elsewhere = tempfile::tempdir().unwrap();
     let target = elsewhere.path().join("real.yaml");
     std::fs::write(&target, OPEN).unwrap();
@@ -117,6 +126,7 @@ async fn a_symlink_to_a_file_in_another_directory_is_followed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_key_file_reloads_and_a_broken_one_keeps_the_keys() {
+    let _serial = SERIAL.lock().await;
     let h = Harness::start_with(Setup {
         policy: common::ORDERS_POLICY,
         api_keys: true,
@@ -193,6 +203,7 @@ enum Seen {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fifty_reloads_under_load_never_fail_or_mix_a_request() {
+    let _serial = SERIAL.lock().await;
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 

@@ -141,7 +141,7 @@ pub struct PathsConfig {
 }
 
 /// How changes to the policy and API-key files are noticed (not in the SPEC's example:
-/// an addition, documented in docs/operating.md).
+/// an addition, documented in the README (Operating)).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ReloadConfig {

@@ -93,15 +93,17 @@ fuzz_target!(|data: &[u8]| {
     let input = with_token(data, &w.token);
     let builder = server::builder(&w.limits);
     let gateway = w.gateway.clone();
-    let peer = Peer {
+    let peer = std::sync::Arc::new(Peer {
         addr: "127.0.0.1:40000".parse().expect("addr"),
         tls: false,
-    };
+        client_cert: None,
+    });
     w.rt.block_on(async move {
         let (mut client, server_io) = tokio::io::duplex(64 * 1024);
         let service = service_fn(move |req| {
             let gw = gateway.clone();
-            async move { Ok::<_, Infallible>(gw.handle(req, peer).await) }
+            let peer = peer.clone();
+            async move { Ok::<_, Infallible>(gw.handle(req, &peer).await) }
         });
         let conn = builder.serve_connection(TokioIo::new(server_io), service);
         let (mut rd, mut wr) = tokio::io::split(&mut client);

@@ -64,6 +64,8 @@ pub struct PathEntry {
     pub rules: Vec<MethodRule>,
     /// The `Allow` header for a 405 on this path.
     pub allow: HeaderValue,
+    /// Metric handles of requests on this path, registered on first use.
+    pub metrics: crate::telemetry::RouteMetrics,
 }
 
 /// What one method on one path requires.

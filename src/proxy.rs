@@ -118,6 +118,7 @@ impl Gateway {
                     method,
                     path: uri.path(),
                     route: None,
+                    handles: &telemetry::NO_ROUTE,
                     decision: Verdict::Deny.as_str(),
                     reason: Reason::BadRequest.as_str(),
                     subject: "",
@@ -155,6 +156,7 @@ impl Gateway {
             method,
             path: &path,
             route: decision.entry.map(|e| &e.pattern),
+            handles: decision.entry.map_or(&telemetry::NO_ROUTE, |e| &e.metrics),
             decision: decision.verdict.as_str(),
             reason: decision.reason.map_or("", Reason::as_str),
             subject: match &auth {

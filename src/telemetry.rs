@@ -185,31 +185,124 @@ pub struct RequestOutcome<'a> {
     pub reason: &'static str,
     pub total: Duration,
     pub decision_time: Duration,
+    /// The cached handles of that route ([`NO_ROUTE`] when none matched).
+    pub handles: &'a RouteMetrics,
 }
 
 /// Records `scopegate_requests_total` and both durations.
 pub fn record_request(o: &RequestOutcome<'_>) {
-    let route = || {
-        o.route.map_or(SharedString::const_str(""), |r| {
-            SharedString::from(r.clone())
-        })
-    };
-    metrics::counter!(
-        REQUESTS_TOTAL,
-        "route" => route(),
-        "method" => o.method,
-        "decision" => o.decision,
-        "reason" => o.reason
-    )
-    .increment(1);
-    metrics::histogram!(REQUEST_DURATION, "route" => route(), "decision" => o.decision)
-        .record(o.total.as_secs_f64());
+    let handles = o.handles.get();
+    let i = label_index(o.method, o.decision, o.reason);
+    match (handles, i) {
+        (Some(h), Some((i, d))) => {
+            h.requests[i]
+                .get_or_init(|| requests_counter(o.route, o.method, o.decision, o.reason))
+                .increment(1);
+            h.durations[d]
+                .get_or_init(|| duration_histogram(o.route, o.decision))
+                .record(o.total.as_secs_f64());
+        }
+        _ => {
+            requests_counter(o.route, o.method, o.decision, o.reason).increment(1);
+            duration_histogram(o.route, o.decision).record(o.total.as_secs_f64());
+        }
+    }
     let decision = o.decision_time.as_secs_f64();
     match FIXED.get() {
         Some(f) => f.decision.record(decision),
         None => metrics::histogram!(DECISION_DURATION).record(decision),
     }
 }
+
+fn route_label(route: Option<&Arc<str>>) -> SharedString {
+    route.map_or(SharedString::const_str(""), |r| {
+        SharedString::from(r.clone())
+    })
+}
+
+fn requests_counter(
+    route: Option<&Arc<str>>,
+    method: &'static str,
+    decision: &'static str,
+    reason: &'static str,
+) -> Counter {
+    metrics::counter!(
+        REQUESTS_TOTAL,
+        "route" => route_label(route),
+        "method" => method,
+        "decision" => decision,
+        "reason" => reason
+    )
+}
+
+fn duration_histogram(route: Option<&Arc<str>>, decision: &'static str) -> Histogram {
+    metrics::histogram!(REQUEST_DURATION, "route" => route_label(route), "decision" => decision)
+}
+
+/// Every value the method, decision and reason labels can take, so a request's handles
+/// sit at a fixed index.
+const METHODS: [&str; 10] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "CONNECT", "TRACE", "OTHER",
+];
+const DECISIONS: [&str; 3] = ["allow", "deny", "shadow_deny"];
+const REASONS: [&str; 12] = [
+    "",
+    "bad_request",
+    "no_matching_route",
+    "method_not_allowed",
+    "missing_credentials",
+    "invalid_token",
+    "expired_token",
+    "role_not_permitted",
+    "insufficient_scope",
+    "constraint_failed",
+    "upstream_unavailable",
+    "upstream_timeout",
+];
+const SLOTS: usize = METHODS.len() * DECISIONS.len() * REASONS.len();
+
+/// (index into the request counters, index into the duration histograms).
+fn label_index(method: &str, decision: &str, reason: &str) -> Option<(usize, usize)> {
+    let m = METHODS.iter().position(|x| *x == method)?;
+    let d = DECISIONS.iter().position(|x| *x == decision)?;
+    let r = REASONS.iter().position(|x| *x == reason)?;
+    Some(((m * DECISIONS.len() + d) * REASONS.len() + r, d))
+}
+
+/// The per-request metric handles of one route (or of "no route"), registered with the
+/// recorder on first use. Later requests record through them directly: no registry
+/// look-up, no lock, no label allocation. Allocated only for routes that see traffic.
+#[derive(Default)]
+pub struct RouteMetrics(OnceLock<Box<RouteHandles>>);
+
+/// The handles behind [`RouteMetrics`].
+pub struct RouteHandles {
+    requests: Box<[OnceLock<Counter>]>,
+    durations: [OnceLock<Histogram>; 3],
+}
+
+impl RouteMetrics {
+    /// The handles of `route`; `None` when no recorder is installed yet (then the
+    /// registry is asked, as it would be without a cache).
+    fn get(&self) -> Option<&RouteHandles> {
+        FIXED.get()?;
+        Some(self.0.get_or_init(|| {
+            Box::new(RouteHandles {
+                requests: (0..SLOTS).map(|_| OnceLock::new()).collect(),
+                durations: Default::default(),
+            })
+        }))
+    }
+}
+
+impl std::fmt::Debug for RouteMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RouteMetrics")
+    }
+}
+
+/// The handles of requests that matched no route.
+pub static NO_ROUTE: RouteMetrics = RouteMetrics(OnceLock::new());
 
 /// Handles of the per-request metrics whose labels are all fixed, registered once when
 /// the recorder is installed, so recording them skips the registry lookup.

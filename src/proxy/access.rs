@@ -18,6 +18,8 @@ pub(super) struct Access<'a> {
     /// The normalized path (or, when normalizing refused it, the path as sent).
     pub path: &'a str,
     pub route: Option<&'a Arc<str>>,
+    /// That route's metric handles ([`telemetry::NO_ROUTE`] when none matched).
+    pub handles: &'a telemetry::RouteMetrics,
     pub decision: &'static str,
     pub reason: &'static str,
     pub subject: &'a str,
@@ -38,6 +40,7 @@ impl Access<'_> {
             reason: self.reason,
             total,
             decision_time: self.decision_time,
+            handles: self.handles,
         });
         tracing::info!(
             target: ACCESS_LOG_TARGET,

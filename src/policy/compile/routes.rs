@@ -111,6 +111,7 @@ pub(super) fn compile(
             pattern,
             rules,
             allow,
+            metrics: Default::default(),
         });
     }
     required.sort();

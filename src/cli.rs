@@ -183,16 +183,25 @@ pub fn check(config_path: &Path, policy_only: Option<&Path>) -> Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
-/// Flags of `scopegate explain`.
+/// `-c/--config`: the gateway config file, shared by the commands that read one.
 #[derive(Args)]
-pub struct ExplainArgs {
+pub struct ConfigPath {
+    /// Gateway config file.
     #[arg(
-        short,
-        long,
+        id = "config",
+        short = 'c',
+        long = "config",
         env = "SCOPEGATE_CONFIG",
         default_value = "scopegate.yaml"
     )]
-    config: PathBuf,
+    pub path: PathBuf,
+}
+
+/// Flags of `scopegate explain`.
+#[derive(Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    config: ConfigPath,
     /// HTTP method, e.g. GET.
     method: String,
     /// Request path, e.g. /orders/7.
@@ -216,7 +225,7 @@ pub struct ExplainArgs {
 
 /// `scopegate explain`.
 pub fn explain(args: &ExplainArgs) -> Result<ExitCode> {
-    let config = Config::load(&args.config)?;
+    let config = Config::load(&args.config.path)?;
     let policy = Policy::load(&config.policy)?;
     let method = Method::from_bytes(args.method.to_ascii_uppercase().as_bytes())
         .context("not an HTTP method")?;

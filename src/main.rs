@@ -34,14 +34,8 @@ enum LogFormat {
 enum Command {
     /// Run the gateway.
     Run {
-        /// Gateway config file.
-        #[arg(
-            short,
-            long,
-            env = "SCOPEGATE_CONFIG",
-            default_value = "scopegate.yaml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: cli::ConfigPath,
     },
     /// Run a self-contained demo: echo upstream + example policy + throw-away key.
     Demo {
@@ -52,13 +46,8 @@ enum Command {
     /// Validate the config and its policy; exit 1 with file:line:col errors, print
     /// warnings (exit 0) for policies that probably do not say what was meant.
     Check {
-        #[arg(
-            short,
-            long,
-            env = "SCOPEGATE_CONFIG",
-            default_value = "scopegate.yaml"
-        )]
-        config: PathBuf,
+        #[command(flatten)]
+        config: cli::ConfigPath,
         /// Check this policy file alone, without a gateway config (wins over -c).
         #[arg(long)]
         policy: Option<PathBuf>,
@@ -92,12 +81,12 @@ fn main() -> ExitCode {
     scopegate::tls::install_provider();
     let result = match cli.command {
         Command::Run { config } => runtime()
-            .and_then(|rt| rt.block_on(cli::run(&config)))
+            .and_then(|rt| rt.block_on(cli::run(&config.path)))
             .map(|()| ExitCode::SUCCESS),
         Command::Demo { listen } => runtime()
             .and_then(|rt| rt.block_on(cli::demo(listen)))
             .map(|()| ExitCode::SUCCESS),
-        Command::Check { config, policy } => cli::check(&config, policy.as_deref()),
+        Command::Check { config, policy } => cli::check(&config.path, policy.as_deref()),
         Command::Explain(args) => cli::explain(&args).or_else(|e| {
             eprintln!("error: {e:#}");
             Ok(ExitCode::from(2))
@@ -134,4 +123,16 @@ fn init_logging(format: LogFormat) {
 /// Parses `1h`-style durations for clap.
 fn parse_duration(s: &str) -> Result<Duration, String> {
     scopegate::config::units::parse_duration(s).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap checks every subcommand's arguments for clashes (e.g. two named `path`) only
+    /// when that subcommand is parsed; this checks all of them at once.
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -236,8 +236,10 @@ fn default_max_connections() -> usize {
 fn default_true() -> bool {
     true
 }
+/// One second: even when a file watch misses an event, a change is seen within the
+/// 2 s the contract promises (a hash of a small file per second costs nothing).
 fn default_poll_interval() -> Duration {
-    Duration::from_secs(5)
+    Duration::from_secs(1)
 }
 fn default_shutdown_grace() -> Duration {
     Duration::from_secs(30)

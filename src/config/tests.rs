@@ -103,7 +103,7 @@ fn reload_section_defaults_and_overrides() {
     let base = "upstream: { url: http://127.0.0.1:3000 }\npolicy: p.yaml\n";
     let c = Config::from_str(Path::new("c.yaml"), base).unwrap();
     assert!(c.reload.watch);
-    assert_eq!(c.reload.poll_interval, Duration::from_secs(5));
+    assert_eq!(c.reload.poll_interval, Duration::from_secs(1));
     let text = format!("{base}reload: {{ watch: false, poll_interval: 250ms }}\n");
     let c = Config::from_str(Path::new("c.yaml"), &text).unwrap();
     assert!(!c.reload.watch);

@@ -4,6 +4,9 @@
 #
 #   benches/load/run.sh [ROUNDS=3] [SECONDS=10]
 #
+# TARGETS="gateway-allowed haproxy-allowed" runs only those (default: all). CONNS sets
+# wrk's connection count (default 32).
+#
 # Needs: wrk, nginx (the upstream; falls back to the built-in echo upstream), haproxy
 # (optional: skipped when absent), openssl. Debian: apt-get install wrk nginx-light haproxy.
 # Prints req/s, p50, p99 and CPU microseconds per request of the proxy process for each
@@ -37,7 +40,7 @@ DENIED=$(mint "other:read")
 
 echo "== building the gateway (release)"
 (cd "$ROOT" && cargo build --release --quiet)
-BIN="$ROOT/target/release/scopegate"
+BIN="${SCOPEGATE_BIN:-$ROOT/target/release/scopegate}"
 
 UP=$(free_port)
 if command -v nginx >/dev/null; then
@@ -115,6 +118,26 @@ backend be
 HAP
   haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & HA_PID=$!; PIDS+=($HA_PID)
   wait_port "$HA"
+  # The same HAProxy with one thread and no checks at all: the plain pass-through floor.
+  HP=$(free_port)
+  cat > "$WORK/haproxy-plain.cfg" <<HAP
+global
+  nbthread 1
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend fe
+  bind 127.0.0.1:$HP
+  default_backend be
+backend be
+  http-reuse always
+  server s1 127.0.0.1:$UP
+HAP
+  haproxy -f "$WORK/haproxy-plain.cfg" -db >"$WORK/haproxy-plain.log" 2>&1 & HP_PID=$!; PIDS+=($HP_PID)
+  wait_port "$HP"
 fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -142,9 +165,10 @@ declare -A RESULTS
 printf '%-22s %5s %12s %10s %10s %12s\n' target round "req/s" p50 p99 "CPU us/req"
 for r in $(seq 1 "$ROUNDS"); do
   targets=("direct:$UP::" "gateway-allowed:$GW:$ALLOWED:$GW_PID" "gateway-denied:$GW:$DENIED:$GW_PID")
-  [ -n "$HA" ] && targets+=("haproxy-allowed:$HA:$ALLOWED:$HA_PID")
+  [ -n "$HA" ] && targets+=("haproxy-allowed:$HA:$ALLOWED:$HA_PID" "haproxy-plain:$HP:$ALLOWED:$HP_PID")
   for t in "${targets[@]}"; do
     IFS=: read -r name port token pid <<<"$t"
+    [ -z "${TARGETS:-}" ] || [[ " $TARGETS " == *" $name "* ]] || continue
     res=$(run "$name" "$port" "${token:-none}" "$pid")
     RESULTS[$name,$r]=$res
     read -r rps p50 p99 cpu <<<"$res"
@@ -155,14 +179,24 @@ done
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 echo
 echo "== medians over $ROUNDS rounds (wrk -t1 -c$CONNS -d${DURATION}s, upstream: $UPSTREAM_KIND)"
-for name in direct gateway-allowed gateway-denied haproxy-allowed; do
+# wrk prints latencies with their unit; the medians are taken in microseconds.
+to_us() { awk '{v=$1; if (v ~ /ms$/) {sub("ms","",v); v*=1000} else if (v ~ /us$/) {sub("us","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1e6}; print v}'; }
+col() { for r in $(seq 1 "$ROUNDS"); do echo "${RESULTS[$1,$r]}" | awk -v c="$2" '{print $c}'; done; }
+printf '%-22s %12s %10s %10s %12s\n' target "req/s" "p50 us" "p99 us" "CPU us/req"
+for name in direct gateway-allowed gateway-denied haproxy-allowed haproxy-plain; do
   [ -n "${RESULTS[$name,1]:-}" ] || continue
-  m=$(for r in $(seq 1 "$ROUNDS"); do echo "${RESULTS[$name,$r]}" | awk '{print $1}'; done | median)
-  c=$(for r in $(seq 1 "$ROUNDS"); do echo "${RESULTS[$name,$r]}" | awk '{print $4}'; done | median)
-  declare "MED_${name//-/_}=$m"
-  printf '%-22s %12s req/s %10s CPU us/req\n' "$name" "$m" "$c"
+  m=$(col "$name" 1 | median)
+  p50=$(col "$name" 2 | to_us | median)
+  p99=$(col "$name" 3 | to_us | median)
+  c=$(col "$name" 4 | median)
+  declare "MED_${name//-/_}=$m" "P99_${name//-/_}=$p99"
+  printf '%-22s %12s %10s %10s %12s\n' "$name" "$m" "$p50" "$p99" "$c"
 done
-if [ -n "$HA" ]; then
-  awk -v g="$MED_gateway_allowed" -v h="$MED_haproxy_allowed" 'BEGIN {printf "gateway/haproxy (allowed, RS256 + scope): %.2fx\n", g / h}'
+ratio() { awk -v a="$2" -v b="$3" -v l="$1" 'BEGIN {printf "%s: %.2fx\n", l, a / b}'; }
+if [ -n "${MED_gateway_allowed:-}" ]; then
+  [ -n "${MED_haproxy_allowed:-}" ] && ratio "gateway/haproxy (RS256 + scope, req/s)" "$MED_gateway_allowed" "$MED_haproxy_allowed" &&
+    ratio "gateway/haproxy (RS256 + scope, p99)" "$P99_gateway_allowed" "$P99_haproxy_allowed"
+  [ -n "${MED_haproxy_plain:-}" ] && ratio "gateway (RS256 + scope) / haproxy plain pass-through" "$MED_gateway_allowed" "$MED_haproxy_plain"
+  [ -n "${MED_direct:-}" ] && ratio "gateway/direct" "$MED_gateway_allowed" "$MED_direct"
 fi
-awk -v g="$MED_gateway_allowed" -v d="$MED_direct" 'BEGIN {printf "gateway/direct: %.2fx\n", g / d}'
+true

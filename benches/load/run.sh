@@ -16,56 +16,13 @@ ROUNDS=${1:-3}
 DURATION=${2:-10}
 CONNS=${CONNS:-32}
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
-WORK=$(mktemp -d)
-PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
-trap cleanup EXIT
+. "$ROOT/benches/load/lib.sh"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_port() { for _ in $(seq 1 100); do (echo > /dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0; sleep 0.1; done; echo "port $1 never opened" >&2; cat "$WORK"/*.log >&2; exit 1; }
-b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
-
-KEY="$ROOT/tests/fixtures/keys/rsa1.key.pem"
-PUB="$ROOT/tests/fixtures/keys/rsa1.pub.pem"
-mint() { # RS256 token with the given scope, valid for an hour
-  local now; now=$(date +%s)
-  local h p s
-  h=$(printf '{"alg":"RS256","typ":"JWT","kid":"k1"}' | b64url)
-  p=$(printf '{"iss":"bench","sub":"u1","scope":"%s","exp":%d}' "$1" $((now + 3600)) | b64url)
-  s=$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -sign "$KEY" -binary | b64url)
-  printf '%s.%s.%s' "$h" "$p" "$s"
-}
 ALLOWED=$(mint "orders:read")
 DENIED=$(mint "other:read")
 
-echo "== building the gateway (release)"
-(cd "$ROOT" && cargo build --release --quiet)
-BIN="${SCOPEGATE_BIN:-$ROOT/target/release/scopegate}"
-
-UP=$(free_port)
-if command -v nginx >/dev/null; then
-  mkdir -p "$WORK/nginx"
-  cat > "$WORK/nginx.conf" <<NGINX
-worker_processes 1;
-daemon off;
-pid $WORK/nginx.pid;
-error_log $WORK/nginx/error.log;
-events { worker_connections 4096; }
-http {
-  access_log off;
-  client_body_temp_path $WORK/nginx; proxy_temp_path $WORK/nginx;
-  keepalive_requests 1000000;
-  server { listen 127.0.0.1:$UP; location / { return 200 "ok\n"; } }
-}
-NGINX
-  nginx -c "$WORK/nginx.conf" 2>"$WORK/nginx.log" & PIDS+=($!)
-  UPSTREAM_KIND=nginx
-else
-  echo "nginx not found: the upstream is scopegate's built-in echo server (slower; ratios to direct are then not comparable)"
-  "$BIN" demo --listen 127.0.0.1:0 >/dev/null 2>&1 & PIDS+=($!)
-  UPSTREAM_KIND=none
-fi
-[ "$UPSTREAM_KIND" = nginx ] && wait_port "$UP"
+build_gateway
+start_upstream
 
 GW=$(free_port)
 cat > "$WORK/policy.yaml" <<YAML

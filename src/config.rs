@@ -100,6 +100,11 @@ pub struct UpstreamConfig {
     pub timeout: Duration,
     #[serde(default)]
     pub http2: bool,
+    /// Idle upstream connections kept for reuse; more are closed once their response is
+    /// done. A burst of concurrent requests opens one connection each, and without a cap
+    /// every one of them would stay open (and hold its buffers) until the idle timeout.
+    #[serde(default = "default_max_idle_connections")]
+    pub max_idle_connections: usize,
 }
 
 /// Names of the headers that carry the caller's identity upstream.
@@ -206,6 +211,10 @@ fn default_listen() -> SocketAddr {
 fn default_admin_listen() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 9901))
 }
+fn default_max_idle_connections() -> usize {
+    64
+}
+
 fn default_connect_timeout() -> Duration {
     Duration::from_secs(2)
 }

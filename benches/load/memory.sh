@@ -64,7 +64,7 @@ echo "== $ROUTES routes, $CONNECTIONS connections (upstream: $UPSTREAM_KIND)"
 echo "policy file: $(du -k "$WORK/policy.yaml" | cut -f1) KiB"
 echo "VmRSS, policy loaded, no connections: $(rss VmRSS)"
 
-TOKEN=$(mint "r1:read")
+TOKEN=$(mint "${SCOPE:-r1:read}")
 python3 - "$GW" "$CONNECTIONS" "$TOKEN" "$GW_PID" <<'PY'
 import socket, sys, time
 port, n, token, pid = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4]
@@ -90,6 +90,9 @@ mib = lambda k: int(status[k].split()[0]) / 1024
 print(f"answered 200: {ok} of {n}")
 print(f"VmRSS, {n} idle keep-alive connections open: {mib('VmRSS'):.1f} MiB")
 print(f"VmHWM (peak): {mib('VmHWM'):.1f} MiB")
+print(f"of VmRSS: RssAnon {mib('RssAnon'):.1f} MiB (heap, stacks), RssFile {mib('RssFile'):.1f} MiB (the mapped binary and libraries)")
+import os
+print(f"open file descriptors: {len(os.listdir(f'/proc/{pid}/fd'))}")
 for s in conns:
     s.close()
 PY

@@ -16,14 +16,16 @@ fn a_minimal_config_gets_the_documented_defaults() {
     assert_eq!(c.limits.max_header_bytes, 16 * 1024);
     assert_eq!(c.limits.header_read_timeout, Duration::from_secs(10));
     assert_eq!(c.upstream.timeout, Duration::from_secs(30));
+    assert_eq!(c.upstream.max_idle_connections, 64);
     assert_eq!(c.identity_headers.scopes, "X-Auth-Scopes");
 }
 
 #[test]
 fn units_and_cidrs_parse() {
-    let text = "upstream: { url: http://127.0.0.1:3000, timeout: 500ms, connect_timeout: 1s }\npolicy: /p.yaml\nlimits: { max_header_bytes: 32KiB, max_token_bytes: 4096 }\nforwarded: { trusted_proxies: [10.0.0.0/8, \"::1/128\"] }\n";
+    let text = "upstream: { url: http://127.0.0.1:3000, timeout: 500ms, connect_timeout: 1s, max_idle_connections: 8 }\npolicy: /p.yaml\nlimits: { max_header_bytes: 32KiB, max_token_bytes: 4096 }\nforwarded: { trusted_proxies: [10.0.0.0/8, \"::1/128\"] }\n";
     let c = Config::from_str(Path::new("c.yaml"), text).unwrap();
     assert_eq!(c.upstream.timeout, Duration::from_millis(500));
+    assert_eq!(c.upstream.max_idle_connections, 8);
     assert_eq!(c.limits.max_header_bytes, 32 * 1024);
     assert_eq!(c.limits.max_token_bytes, 4096);
     assert_eq!(c.forwarded.trusted_proxies.len(), 2);

@@ -132,6 +132,7 @@ impl Upstream {
         };
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(cfg.max_idle_connections)
             .http2_only(cfg.http2)
             .build(connector);
         Ok(Upstream {

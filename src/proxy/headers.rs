@@ -3,7 +3,9 @@
 
 use std::net::IpAddr;
 
-use http::header::{CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE};
+use http::header::{
+    CONNECTION, HOST, PROXY_AUTHORIZATION, TE, TRAILER, TRANSFER_ENCODING, UPGRADE,
+};
 use http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::IdentityNames;
@@ -13,16 +15,17 @@ const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
 
-/// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
-    "proxy-authorization",
+/// Headers that describe one hop and must not be forwarded (RFC 9110 §7.6.1). Typed
+/// names, so removing them does not parse a string on every request.
+const HOP_BY_HOP: [HeaderName; 8] = [
+    CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    HeaderName::from_static("proxy-connection"),
+    TE,
+    TRAILER,
+    TRANSFER_ENCODING,
+    UPGRADE,
+    PROXY_AUTHORIZATION,
 ];
 
 /// Headers some frameworks read to change the method after we decided on it.
@@ -60,7 +63,11 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
         return v.clone();
     }
     let id: u128 = rand::random();
-    HeaderValue::from_str(&format!("{id:032x}")).unwrap_or_else(|_| HeaderValue::from_static("0"))
+    let mut hex = [0u8; 32];
+    for (i, b) in hex.iter_mut().enumerate() {
+        *b = b"0123456789abcdef"[((id >> (124 - 4 * i)) & 0xf) as usize];
+    }
+    HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
 /// True when the client's `te` lists `trailers` (gRPC clients send `te: trailers`).
@@ -302,6 +309,7 @@ mod tests {
         h.insert(REQUEST_ID, HeaderValue::from_static("has space"));
         let made = request_id(&h);
         assert_eq!(made.len(), 32);
+        assert!(made.as_bytes().iter().all(|b| b"0123456789abcdef".contains(b)), "{made:?}");
         assert_ne!(made, request_id(&HeaderMap::new()));
     }
 }

@@ -69,9 +69,14 @@ pub async fn serve(
         let handshake_timeout = limits.header_read_timeout;
         crate::telemetry::connection_opened();
         tokio::spawn(async move {
+            // Every spawned task is as large as its biggest branch, and each idle
+            // connection holds one: the TLS branch (rustls state included) is boxed so
+            // plain connections do not pay for it.
             match acceptor {
                 None => conn.serve(TokioIo::new(stream)).await,
-                Some(acceptor) => conn.serve_tls(acceptor, stream, handshake_timeout).await,
+                Some(acceptor) => {
+                    Box::pin(conn.serve_tls(acceptor, stream, handshake_timeout)).await
+                }
             }
             crate::telemetry::connection_closed();
             drop(permit);

@@ -52,8 +52,11 @@ pub fn check_required(template: &str) -> Result<(), ScopeSyntax> {
     if template.contains('*') {
         return Err(ScopeSyntax::WildcardRequired);
     }
-    let rest = template.replace(ACTION, "");
-    if rest.contains('{') || rest.contains('}') {
+    // Every brace must belong to an `{action}` (checked piecewise: this runs per rule).
+    if template
+        .split(ACTION)
+        .any(|piece| piece.contains(['{', '}']))
+    {
         return Err(ScopeSyntax::Placeholder);
     }
     Ok(())
@@ -69,6 +72,20 @@ pub fn expand(template: &str, action: Option<&str>) -> Option<String> {
         return Some(template.to_string());
     }
     action.map(|a| template.replace(ACTION, a))
+}
+
+/// Like [`expand`] for a template known to hold `{action}`, into a reused buffer: the
+/// compiler expands one per method of every templated route.
+pub fn expand_into(out: &mut String, template: &str, action: &str) {
+    out.clear();
+    let mut pieces = template.split(ACTION);
+    if let Some(first) = pieces.next() {
+        out.push_str(first);
+    }
+    for piece in pieces {
+        out.push_str(action);
+        out.push_str(piece);
+    }
 }
 
 fn check_chars(s: &str) -> Result<(), ScopeSyntax> {
@@ -112,6 +129,11 @@ mod tests {
             Err(ScopeSyntax::Placeholder)
         );
         assert_eq!(check_required("orders:{action}"), Ok(()));
+        assert_eq!(check_required("o:{action}}"), Err(ScopeSyntax::Placeholder));
+        assert_eq!(
+            check_required("o:{act{action}ion}"),
+            Err(ScopeSyntax::Placeholder)
+        );
     }
 
     #[test]
@@ -122,5 +144,8 @@ mod tests {
         );
         assert_eq!(expand("orders:read", None), Some("orders:read".into()));
         assert_eq!(expand("orders:{action}", None), None);
+        let mut out = String::from("stale");
+        expand_into(&mut out, "{action}:orders:{action}", "read");
+        assert_eq!(out, "read:orders:read");
     }
 }

@@ -4,6 +4,7 @@
 //! Each raw route is dropped as soon as it is compiled, so the parse tree and the
 //! compiled policy are not both held in full.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use std::sync::Arc;
 use http::{HeaderValue, Method};
 use serde_saphyr::Spanned;
 
-use super::intern::Interner;
+use super::intern::{FastMap, Interner};
 use super::{Cx, Vocabulary};
 use crate::policy::raw::{RawRequire, RawRoute};
 use crate::policy::{Constraint, MethodRule, PathEntry, RoleId, Route, RuleMethod, Source, scope};
@@ -67,7 +68,7 @@ pub(super) fn compile(
 ) -> (Routes, Vec<Box<str>>) {
     let mut routes = Vec::with_capacity(raw_routes.len());
     let mut slots: Vec<Slot> = Vec::new();
-    let mut slot_of: HashMap<Arc<str>, usize> = HashMap::new();
+    let mut slot_of: FastMap<Arc<str>, usize> = FastMap::default();
     // Filled in file order of first appearance, as before; matchit's conflicts depend on it.
     let mut router = matchit::Router::new();
     let mut shared = Shared::default();
@@ -137,7 +138,7 @@ pub(super) fn compile(
         });
     }
 
-    let mut allow_headers = HashMap::new();
+    let mut allow_headers = FastMap::default();
     let paths = slots
         .into_iter()
         .map(|slot| {
@@ -174,28 +175,33 @@ pub(super) fn compile(
 
 /// Checks the pattern's shape and returns its parameter names. A pattern must already
 /// be in the form the normalizer produces, or no request could ever match it.
-fn check_path(cx: &mut Cx, path: &Spanned<String>, where_: Where) -> Vec<String> {
+fn check_path<'p>(cx: &mut Cx, path: &'p Spanned<String>, where_: Where) -> Vec<&'p str> {
     let p = &path.value;
     if !p.starts_with('/') {
         cx.at(path, format!("{where_}: a path starts with `/`"));
         return Vec::new();
     }
     let mut params = Vec::new();
-    let mut probe = Vec::new();
-    for segment in p.split('/') {
-        if let Some(inner) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            params.push(inner.trim_start_matches('*').to_string());
-            probe.push("x");
-        } else if segment.contains(['{', '}']) {
-            cx.at(
-                path,
-                format!("{where_}: a parameter must be a whole segment, like `{{id}}`"),
-            );
-        } else {
-            probe.push(segment);
+    // The path with each parameter as a plain segment; most paths have none.
+    let probe = if p.contains(['{', '}']) {
+        let mut probe = Vec::new();
+        for segment in p.split('/') {
+            if let Some(inner) = segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                params.push(inner.trim_start_matches('*'));
+                probe.push("x");
+            } else if segment.contains(['{', '}']) {
+                cx.at(
+                    path,
+                    format!("{where_}: a parameter must be a whole segment, like `{{id}}`"),
+                );
+            } else {
+                probe.push(segment);
+            }
         }
-    }
-    let probe = probe.join("/");
+        Cow::Owned(probe.join("/"))
+    } else {
+        Cow::Borrowed(p.as_str())
+    };
     let options = crate::normalize::NormalizeOptions {
         allow_semicolons: true,
     };
@@ -296,7 +302,8 @@ fn required_scope(
         cx.at(s, format!("{where_}: `{}`: {e}", s.value));
         return None;
     }
-    let templated = s.value.contains(scope::ACTION);
+    // Checked above: any brace belongs to an `{action}` (and `contains` on a char is fast).
+    let templated = s.value.contains('{');
     let concrete = if templated {
         let Some(action) = action else {
             cx.at(
@@ -350,12 +357,12 @@ fn resolve_roles(
 fn constraints(
     cx: &mut Cx,
     require: &std::collections::BTreeMap<String, Spanned<RawRequire>>,
-    params: &[String],
+    params: &[&str],
     where_: Where,
 ) -> Box<[Constraint]> {
     let mut out = Vec::new();
     for (param, req) in require {
-        if !params.iter().any(|p| p == param) {
+        if !params.contains(&param.as_str()) {
             cx.at(
                 req,
                 format!("{where_}: require: the path has no parameter `{param}`"),
@@ -413,7 +420,7 @@ fn method_rank(m: &Method) -> (usize, &str) {
 }
 
 /// The `Allow` header of these rules; paths with the same methods share one header's bytes.
-fn allow_header(rules: &[MethodRule], known: &mut HashMap<String, HeaderValue>) -> HeaderValue {
+fn allow_header(rules: &[MethodRule], known: &mut FastMap<String, HeaderValue>) -> HeaderValue {
     let list: Vec<&str> = rules.iter().map(|r| r.method.as_str()).collect();
     let list = list.join(", ");
     if let Some(header) = known.get(&list) {

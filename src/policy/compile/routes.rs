@@ -4,6 +4,8 @@
 //! Each raw route is dropped as soon as it is compiled, so the parse tree and the
 //! compiled policy are not both held in full.
 
+mod rules;
+
 use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
@@ -12,10 +14,11 @@ use std::sync::Arc;
 use http::{HeaderValue, Method};
 use serde_saphyr::Spanned;
 
-use super::intern::{FastMap, Interner};
+use super::intern::FastMap;
 use super::{Cx, Vocabulary};
 use crate::policy::raw::{RawRequire, RawRoute};
-use crate::policy::{Constraint, MethodRule, PathEntry, RoleId, Route, RuleMethod, Source, scope};
+use crate::policy::{Constraint, MethodRule, PathEntry, RoleId, Route, Source};
+use rules::{Shared, method_rule, methods};
 
 pub(super) struct Routes {
     pub router: matchit::Router<usize>,
@@ -46,17 +49,6 @@ struct Pending {
 struct Slot {
     pattern: Arc<str>,
     pending: Vec<Pending>,
-}
-
-/// What the rules of all routes share while they are built.
-#[derive(Default)]
-struct Shared {
-    intern: Interner,
-    methods: Vec<RuleMethod>,
-    /// Scratch for scope ids, reused by every rule.
-    ids: Vec<usize>,
-    /// Scratch for a scope being expanded.
-    expanded: String,
 }
 
 /// Compiles the routes, consuming them; also returns every concrete scope they require.
@@ -170,7 +162,7 @@ pub(super) fn compile(
         paths,
         routes: routes.into_boxed_slice(),
     };
-    (routes, shared.intern.into_required())
+    (routes, shared.into_required())
 }
 
 /// Checks the pattern's shape and returns its parameter names. A pattern must already
@@ -213,126 +205,6 @@ fn check_path<'p>(cx: &mut Cx, path: &'p Spanned<String>, where_: Where) -> Vec<
         Err(e) => cx.at(path, format!("{where_}: no request could match it: {e}")),
     }
     params
-}
-
-/// The methods a route applies to; `true` marks a HEAD implied by GET.
-fn methods(cx: &mut Cx, r: &RawRoute, vocab: &Vocabulary, where_: Where) -> Vec<(Method, bool)> {
-    let mut out: Vec<(Method, bool)> = match &r.methods {
-        None => vocab
-            .actions
-            .iter()
-            .map(|(m, _)| (m.clone(), false))
-            .collect(),
-        Some(list) => list
-            .iter()
-            .filter_map(|m| match Method::from_bytes(m.value.as_bytes()) {
-                Ok(method) if m.value.bytes().all(|b| b.is_ascii_uppercase()) => {
-                    Some((method, false))
-                }
-                _ => {
-                    cx.at(
-                        m,
-                        format!("{where_}: `{}` is not an upper-case HTTP method", m.value),
-                    );
-                    None
-                }
-            })
-            .collect(),
-    };
-    let has = |out: &[(Method, bool)], m: &Method| out.iter().any(|(x, _)| x == m);
-    if has(&out, &Method::GET) && !has(&out, &Method::HEAD) {
-        out.push((Method::HEAD, true));
-    }
-    out
-}
-
-fn method_rule(
-    cx: &mut Cx,
-    r: &RawRoute,
-    vocab: &Vocabulary,
-    method: &Method,
-    route: usize,
-    where_: Where,
-    shared: &mut Shared,
-) -> MethodRule {
-    // HEAD is read like GET when `actions` has no word of its own for it.
-    let action = vocab.action(method).or_else(|| {
-        (*method == Method::HEAD)
-            .then(|| vocab.action(&Method::GET))
-            .flatten()
-    });
-    let mut ids = std::mem::take(&mut shared.ids);
-    ids.clear();
-    let at = |cx: &mut Cx, shared: &mut Shared, s: &Spanned<String>| {
-        required_scope(cx, s, action, method, where_, vocab, shared)
-    };
-    for s in &r.scopes {
-        ids.extend(at(cx, shared, s));
-    }
-    let all = shared.intern.all(&ids);
-    ids.clear();
-    for group in &r.any_scopes {
-        for s in group {
-            ids.extend(at(cx, shared, s));
-        }
-        Interner::end_group(&mut ids);
-    }
-    let any = shared.intern.any(&ids);
-    shared.ids = ids;
-    MethodRule {
-        method: RuleMethod::intern(&mut shared.methods, method),
-        route,
-        all,
-        any,
-    }
-}
-
-/// The id of the concrete scope `s` stands for under `method`; `None` (reported) when it
-/// is malformed, needs an action word the method lacks, or is not in the catalog.
-fn required_scope(
-    cx: &mut Cx,
-    s: &Spanned<String>,
-    action: Option<&str>,
-    method: &Method,
-    where_: Where,
-    vocab: &Vocabulary,
-    shared: &mut Shared,
-) -> Option<usize> {
-    if let Err(e) = scope::check_required(&s.value) {
-        cx.at(s, format!("{where_}: `{}`: {e}", s.value));
-        return None;
-    }
-    // Checked above: any brace belongs to an `{action}` (and `contains` on a char is fast).
-    let templated = s.value.contains('{');
-    let concrete = if templated {
-        let Some(action) = action else {
-            cx.at(
-                s,
-                format!(
-                    "{where_}: `{}` needs an action for {method}, which `actions` does not map",
-                    s.value
-                ),
-            );
-            return None;
-        };
-        scope::expand_into(&mut shared.expanded, &s.value, action);
-        shared.expanded.as_str()
-    } else {
-        s.value.as_str()
-    };
-    let id = shared.intern.scope(concrete, |c| vocab.in_catalog(c));
-    if id.is_none() {
-        let why = if templated {
-            format!(" ({method})")
-        } else {
-            String::new()
-        };
-        cx.at(
-            s,
-            format!("{where_}: scope `{concrete}`{why} is not in the catalog"),
-        );
-    }
-    id
 }
 
 fn resolve_roles(

@@ -3,9 +3,14 @@
 //! A policy file goes `raw` (serde) → `compile` (validation, template expansion,
 //! inheritance) → [`Policy`]. Nothing here parses or allocates per request; route labels
 //! are `Arc<str>` fixed at compile time so metrics never format a label per request.
+//!
+//! The compiled form is kept small because a 10,000-route policy lives in every gateway
+//! (and twice during a reload): what many rules have alike (a method, a scope list, an
+//! `Allow` header) is stored once and shared, and every list is allocated to its length.
 
 mod compile;
 mod live;
+mod method;
 pub mod raw;
 pub mod scope;
 
@@ -17,6 +22,7 @@ use http::{HeaderValue, Method};
 
 use crate::yaml::Located;
 pub use live::{LivePolicy, PolicyStatus};
+pub use method::RuleMethod;
 pub use raw::{Mode, Unmatched};
 
 /// Index of a role in [`Policy::roles`].
@@ -48,36 +54,43 @@ pub struct Policy {
     pub version: String,
     pub file: PathBuf,
     router: matchit::Router<usize>,
-    paths: Vec<PathEntry>,
-    routes: Vec<Route>,
+    paths: Box<[PathEntry]>,
+    routes: Box<[Route]>,
     roles: Vec<Role>,
     role_ids: HashMap<Box<str>, RoleId>,
     default_role: Option<RoleId>,
     catalog: Option<BTreeMap<String, String>>,
-    known_scopes: Vec<Box<str>>,
+    known_scopes: Box<[Box<str>]>,
 }
 
 /// All routes written for one path pattern, by method.
 #[derive(Debug)]
 pub struct PathEntry {
     pub pattern: Arc<str>,
-    pub rules: Vec<MethodRule>,
-    /// The `Allow` header for a 405 on this path.
+    pub rules: Box<[MethodRule]>,
+    /// The `Allow` header for a 405 on this path; paths with the same methods share its bytes.
     pub allow: HeaderValue,
     /// Metric handles of requests on this path, registered on first use.
     pub metrics: crate::telemetry::RouteMetrics,
 }
 
-/// What one method on one path requires.
+/// A list of scopes a rule requires, shared by every rule requiring the same list.
+pub type ScopeList = Arc<[Box<str>]>;
+
+/// The groups of an `any_scopes` requirement, shared like [`ScopeList`].
+pub type ScopeGroups = Arc<[Box<[Box<str>]>]>;
+
+/// What one method on one path requires. Rules that require the same scopes share one
+/// list (a templated route's GET and HEAD, the many routes of one resource).
 #[derive(Debug)]
 pub struct MethodRule {
-    pub method: Method,
+    pub method: RuleMethod,
     /// Index into the policy's routes.
     pub route: usize,
     /// All of these (`scopes`), templates already expanded for this method.
-    pub all: Vec<Box<str>>,
+    pub all: ScopeList,
     /// Any one group, all of the group (`any_scopes`); empty means no such requirement.
-    pub any: Vec<Vec<Box<str>>>,
+    pub any: ScopeGroups,
 }
 
 /// A route's method-independent parts.
@@ -89,9 +102,9 @@ pub struct Route {
     pub public: bool,
     pub mode: Option<Mode>,
     /// Role gate: the caller must hold one of these (directly or through `inherits`).
-    pub roles: Vec<RoleId>,
-    pub require: Vec<Constraint>,
-    pub bypass_roles: Vec<RoleId>,
+    pub roles: Box<[RoleId]>,
+    pub require: Box<[Constraint]>,
+    pub bypass_roles: Box<[RoleId]>,
 }
 
 /// `require: {param: {in: [...]}}`: the path value must be listed in one of the sources.

@@ -4,6 +4,7 @@
 //! just the first) with the `file:line:col` of the item at fault. Nothing that fails
 //! here ever reaches the request path.
 
+mod intern;
 mod roles;
 mod routes;
 
@@ -71,27 +72,37 @@ pub(super) fn compile(file: &Path, bytes: &[u8]) -> Result<Policy, Vec<Located>>
             format!("not UTF-8 (byte {})", e.valid_up_to()),
         )]
     })?;
-    let raw: RawPolicy = yaml::from_str(file, text).map_err(|e| vec![e])?;
+    let RawPolicy {
+        version,
+        mode,
+        actions,
+        scopes,
+        default_role,
+        roles: raw_roles,
+        routes: raw_routes,
+        unmatched,
+    } = yaml::from_str(file, text).map_err(|e| vec![e])?;
     let mut cx = Cx {
         file,
         errors: Vec::new(),
     };
-    if raw.version.value != 1 {
+    if version.value != 1 {
         cx.at(
-            &raw.version,
+            &version,
             "unsupported version (this scopegate reads `version: 1`)",
         );
     }
-    let vocab = vocabulary(&mut cx, &raw);
-    let roles = roles::compile(&mut cx, &raw, &vocab);
-    let default_role = raw.default_role.as_ref().and_then(|d| {
+    let vocab = vocabulary(&mut cx, actions.as_ref(), scopes);
+    let roles = roles::compile(&mut cx, raw_roles.as_ref(), &vocab);
+    drop(raw_roles);
+    let default_role = default_role.as_ref().and_then(|d| {
         let id = roles.ids.get(d.value.as_str()).copied();
         if id.is_none() {
             cx.at(d, format!("default_role: unknown role `{}`", d.value));
         }
         id
     });
-    let routes = routes::compile(&mut cx, &raw, &vocab, &roles.ids);
+    let (routes, required) = routes::compile(&mut cx, raw_routes, &vocab, &roles.ids);
     if !cx.errors.is_empty() {
         cx.errors.sort_by(|a, b| {
             (a.pos.line, a.pos.col, &a.message).cmp(&(b.pos.line, b.pos.col, &b.message))
@@ -103,16 +114,15 @@ pub(super) fn compile(file: &Path, bytes: &[u8]) -> Result<Policy, Vec<Located>>
     let known_scopes = match &vocab.catalog {
         Some(c) => c.keys().map(|s| s.as_str().into()).collect(),
         None => {
-            let mut all: Vec<Box<str>> =
-                routes.required.into_iter().chain(roles.literals).collect();
-            all.sort();
+            let mut all: Vec<Box<str>> = required.into_iter().chain(roles.literals).collect();
+            all.sort_unstable();
             all.dedup();
-            all
+            all.into_boxed_slice()
         }
     };
     Ok(Policy {
-        mode: raw.mode,
-        unmatched: raw.unmatched,
+        mode,
+        unmatched,
         version: hex(&Sha256::digest(bytes)),
         file: file.to_path_buf(),
         router: routes.router,
@@ -126,9 +136,14 @@ pub(super) fn compile(file: &Path, bytes: &[u8]) -> Result<Policy, Vec<Located>>
     })
 }
 
-fn vocabulary(cx: &mut Cx, raw: &RawPolicy) -> Vocabulary {
+/// Checks `actions` and the catalog; the catalog's entries are moved, not copied.
+fn vocabulary(
+    cx: &mut Cx,
+    raw_actions: Option<&BTreeMap<String, Spanned<String>>>,
+    raw_scopes: Option<BTreeMap<String, Spanned<String>>>,
+) -> Vocabulary {
     let mut actions = Vec::new();
-    match &raw.actions {
+    match raw_actions {
         Some(map) => {
             for (method, word) in map {
                 match Method::from_bytes(method.as_bytes()) {
@@ -159,9 +174,8 @@ fn vocabulary(cx: &mut Cx, raw: &RawPolicy) -> Vocabulary {
             }
         }
     }
-    let catalog = raw.scopes.as_ref().map(|scopes| {
-        let mut catalog = BTreeMap::new();
-        for (name, description) in scopes {
+    let catalog = raw_scopes.map(|scopes| {
+        for (name, description) in &scopes {
             if let Err(e) = scope::check_required(name) {
                 cx.at(description, format!("scopes: `{name}`: {e}"));
             } else if name.contains(scope::ACTION) {
@@ -170,9 +184,12 @@ fn vocabulary(cx: &mut Cx, raw: &RawPolicy) -> Vocabulary {
                     format!("scopes: `{name}`: the catalog lists concrete scopes"),
                 );
             }
-            catalog.insert(name.clone(), description.value.clone());
         }
-        catalog
+        // Collected from sorted entries, the map is built with full nodes.
+        scopes
+            .into_iter()
+            .map(|(name, description)| (name, description.value))
+            .collect()
     });
     Vocabulary { actions, catalog }
 }

@@ -52,9 +52,13 @@ pub fn check_required(template: &str) -> Result<(), ScopeSyntax> {
     if template.contains('*') {
         return Err(ScopeSyntax::WildcardRequired);
     }
-    let rest = template.replace(ACTION, "");
-    if rest.contains('{') || rest.contains('}') {
-        return Err(ScopeSyntax::Placeholder);
+    // Every brace must open an `{action}`; searched by hand, as this runs for every rule.
+    let mut rest = template;
+    while let Some(i) = rest.find(['{', '}']) {
+        match rest[i..].strip_prefix(ACTION) {
+            Some(after) => rest = after,
+            None => return Err(ScopeSyntax::Placeholder),
+        }
     }
     Ok(())
 }
@@ -71,6 +75,27 @@ pub fn expand(template: &str, action: Option<&str>) -> Option<String> {
     action.map(|a| template.replace(ACTION, a))
 }
 
+/// Like [`expand`] with an action word, into a reused buffer: the compiler expands a
+/// template for every method of every templated route.
+pub fn expand_into(out: &mut String, template: &str, action: &str) {
+    out.clear();
+    let mut rest = template;
+    while let Some(i) = rest.find('{') {
+        out.push_str(&rest[..i]);
+        match rest[i..].strip_prefix(ACTION) {
+            Some(after) => {
+                out.push_str(action);
+                rest = after;
+            }
+            None => {
+                out.push('{');
+                rest = &rest[i + 1..];
+            }
+        }
+    }
+    out.push_str(rest);
+}
+
 fn check_chars(s: &str) -> Result<(), ScopeSyntax> {
     if s.is_empty() {
         return Err(ScopeSyntax::Empty);
@@ -83,7 +108,24 @@ fn check_chars(s: &str) -> Result<(), ScopeSyntax> {
 
 #[cfg(test)]
 mod tests {
+    use proptest::prelude::*;
+
     use super::*;
+
+    proptest! {
+        /// The hand-written searches agree with their plain definitions.
+        #[test]
+        fn placeholders_are_found_as_by_replace(t in "[{}actio:nx]{0,24}") {
+            let by_replace = t.replace(ACTION, "").contains(['{', '}']);
+            let checked = check_required(&t);
+            if !t.is_empty() {
+                prop_assert_eq!(checked == Err(ScopeSyntax::Placeholder), by_replace);
+            }
+            let mut out = String::new();
+            expand_into(&mut out, &t, "read");
+            prop_assert_eq!(out, t.replace(ACTION, "read"));
+        }
+    }
 
     #[test]
     fn patterns_cover_by_prefix_or_exactly() {
@@ -112,6 +154,11 @@ mod tests {
             Err(ScopeSyntax::Placeholder)
         );
         assert_eq!(check_required("orders:{action}"), Ok(()));
+        assert_eq!(check_required("o:{action}}"), Err(ScopeSyntax::Placeholder));
+        assert_eq!(
+            check_required("o:{act{action}ion}"),
+            Err(ScopeSyntax::Placeholder)
+        );
     }
 
     #[test]
@@ -122,5 +169,14 @@ mod tests {
         );
         assert_eq!(expand("orders:read", None), Some("orders:read".into()));
         assert_eq!(expand("orders:{action}", None), None);
+        let mut out = String::from("stale");
+        for template in ["{action}:o:{action}", "o:{act", "{{action}}", "o", ""] {
+            expand_into(&mut out, template, "read");
+            assert_eq!(
+                Some(out.clone()),
+                expand(template, Some("read")),
+                "{template}"
+            );
+        }
     }
 }

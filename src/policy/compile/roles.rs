@@ -6,8 +6,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use serde_saphyr::Spanned;
+
 use super::{Cx, Vocabulary};
-use crate::policy::raw::{RawPolicy, RawRole};
+use crate::policy::raw::RawRole;
 use crate::policy::{Role, RoleId, Term, scope};
 
 pub(super) struct Roles {
@@ -24,8 +26,12 @@ enum Visit {
     Done,
 }
 
-pub(super) fn compile(cx: &mut Cx, raw: &RawPolicy, vocab: &Vocabulary) -> Roles {
-    let Some(raw_roles) = &raw.roles else {
+pub(super) fn compile(
+    cx: &mut Cx,
+    raw_roles: Option<&BTreeMap<String, Spanned<RawRole>>>,
+    vocab: &Vocabulary,
+) -> Roles {
+    let Some(raw_roles) = raw_roles else {
         return Roles {
             roles: Vec::new(),
             ids: HashMap::new(),
@@ -108,7 +114,7 @@ fn check_scopes(
 fn build(
     cx: &mut Cx,
     id: RoleId,
-    raw_roles: &BTreeMap<String, serde_saphyr::Spanned<RawRole>>,
+    raw_roles: &BTreeMap<String, Spanned<RawRole>>,
     names: &[&String],
     parents: &[Vec<RoleId>],
     state: &mut [Visit],

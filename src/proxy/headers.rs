@@ -309,7 +309,12 @@ mod tests {
         h.insert(REQUEST_ID, HeaderValue::from_static("has space"));
         let made = request_id(&h);
         assert_eq!(made.len(), 32);
-        assert!(made.as_bytes().iter().all(|b| b"0123456789abcdef".contains(b)), "{made:?}");
+        assert!(
+            made.as_bytes()
+                .iter()
+                .all(|b| b"0123456789abcdef".contains(b)),
+            "{made:?}"
+        );
         assert_ne!(made, request_id(&HeaderMap::new()));
     }
 }

@@ -5,12 +5,15 @@
 //! Run: `cargo run --release --example policy_memory`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::fmt::Write;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 
 use scopegate::policy::Policy;
 use scopegate::policy::raw::RawPolicy;
+
+#[path = "../benches/common/big_policy.rs"]
+mod big_policy;
+use big_policy::policy_text;
 
 /// Counts live bytes, live allocations and the peak of live bytes.
 struct Counting;
@@ -39,42 +42,6 @@ unsafe impl GlobalAlloc for Counting {
 
 #[global_allocator]
 static COUNTING: Counting = Counting;
-
-/// The same 10,000 routes over 2,500 resource families as the compile benchmark.
-fn policy_text(routes: usize) -> String {
-    let families = routes / 4;
-    let mut t = String::from(
-        "version: 1\nactions: { GET: read, HEAD: read, POST: write, PUT: write, PATCH: write, DELETE: delete }\nscopes:\n",
-    );
-    for i in 0..families {
-        for a in ["read", "write", "delete"] {
-            let _ = writeln!(t, "  r{i}:{a}: {a} r{i}");
-        }
-    }
-    t.push_str(
-        "default_role: reader\nroles:\n  reader: { scopes: [r0:read, r1:read, r2:read], attributes: { projects: [p1, p2] } }\n  \
-         writer: { inherits: [reader], scopes: [\"*\"], deny: [r0:delete] }\n  admin: { inherits: [writer], scopes: [\"*\"] }\nroutes:\n",
-    );
-    for i in 0..families {
-        let _ = writeln!(
-            t,
-            "  - {{ path: /r{i}, methods: [GET, POST], scopes: [\"r{i}:{{action}}\"] }}"
-        );
-        let _ = writeln!(
-            t,
-            "  - {{ path: \"/r{i}/{{id}}\", scopes: [\"r{i}:{{action}}\"], require: {{ id: {{ in: [role:projects] }} }}, bypass_roles: [admin] }}"
-        );
-        let _ = writeln!(
-            t,
-            "  - {{ path: \"/r{i}/{{id}}/refund\", methods: [POST], any_scopes: [[r{i}:write], [r{i}:delete]] }}"
-        );
-        let _ = writeln!(
-            t,
-            "  - {{ path: \"/r{i}/{{id}}/files/{{*rest}}\", methods: [GET], scopes: [r{i}:read], roles: [writer, admin] }}"
-        );
-    }
-    t
-}
 
 fn mib(bytes: usize) -> f64 {
     bytes as f64 / (1024.0 * 1024.0)

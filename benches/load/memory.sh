@@ -17,8 +17,9 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 build_gateway
 start_upstream
 
-# The same shape as benches/policy_compile.rs: four routes per resource family, with
-# templates, role gates, constraints and a scope catalog.
+# The shape of benches/common/big_policy.rs (four routes per resource family, with
+# templates, role gates and a scope catalog), without its `require` constraint so the
+# one request each connection makes is allowed.
 python3 - "$ROUTES" > "$WORK/policy.yaml" <<'PY'
 import sys
 families = int(sys.argv[1]) // 4
@@ -41,23 +42,7 @@ for i in range(families):
     out.append(f"  - {{ path: \"/r{i}/{{id}}/files/{{*rest}}\", methods: [GET], scopes: [r{i}:read], roles: [writer, admin] }}")
 print("\n".join(out))
 PY
-GW=$(free_port)
-cat > "$WORK/scopegate.yaml" <<YAML
-listen: 127.0.0.1:$GW
-admin: { listen: 127.0.0.1:$(free_port) }
-upstream: { url: "http://127.0.0.1:$UP" }
-policy: policy.yaml
-limits: { max_connections: $((CONNECTIONS + 100)) }
-auth:
-  jwt:
-    issuers:
-      - issuer: bench
-        algorithms: [RS256]
-        keys: [{ kid: k1, alg: RS256, pem_file: $PUB }]
-YAML
-SCOPEGATE_LOG=warn "$BIN" run -c "$WORK/scopegate.yaml" 2>"$WORK/gateway.log" & GW_PID=$!; PIDS+=($GW_PID)
-wait_port "$GW"
-kill -0 "$GW_PID" 2>/dev/null || { cat "$WORK/gateway.log"; exit 1; }
+start_gateway "limits: { max_connections: $((CONNECTIONS + 100)) }"
 
 rss() { awk -v k="$1:" '$1 == k {printf "%.1f MiB", $2 / 1024}' "/proc/$GW_PID/status"; }
 echo "== $ROUTES routes, $CONNECTIONS connections (upstream: $UPSTREAM_KIND)"

@@ -24,28 +24,13 @@ DENIED=$(mint "other:read")
 build_gateway
 start_upstream
 
-GW=$(free_port)
 cat > "$WORK/policy.yaml" <<YAML
 version: 1
 scopes: { orders:read: Read orders }
 routes:
   - { path: "/orders/{id}", methods: [GET], scopes: [orders:read] }
 YAML
-cat > "$WORK/scopegate.yaml" <<YAML
-listen: 127.0.0.1:$GW
-admin: { listen: 127.0.0.1:$(free_port) }
-upstream: { url: "http://127.0.0.1:$UP" }
-policy: policy.yaml
-auth:
-  jwt:
-    issuers:
-      - issuer: bench
-        algorithms: [RS256]
-        keys: [{ kid: k1, alg: RS256, pem_file: $PUB }]
-YAML
-SCOPEGATE_LOG=warn "$BIN" run -c "$WORK/scopegate.yaml" 2>"$WORK/gateway.log" & GW_PID=$!; PIDS+=($GW_PID)
-sleep 0.5; kill -0 "$GW_PID" 2>/dev/null || { cat "$WORK/gateway.log"; exit 1; }
-wait_port "$GW"
+start_gateway
 
 HA=""
 if command -v haproxy >/dev/null; then

@@ -5,7 +5,6 @@
 //! distinct scope lists. Rules point at a shared list instead of owning a copy.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, Hasher};
 
 use crate::policy::{ScopeGroups, ScopeList};
 
@@ -14,55 +13,7 @@ const GROUP_END: usize = usize::MAX;
 
 /// The compiler's hash maps: keyed by the policy's own short strings and ids, where
 /// SipHash's resistance to crafted collisions buys nothing and costs ~4% of a compile.
-pub(super) type FastMap<K, V> = HashMap<K, V, FastHash>;
-
-/// FxHash, as rustc uses it: a multiply and a rotate per word.
-#[derive(Default, Clone, Copy)]
-pub(super) struct FastHash;
-
-impl BuildHasher for FastHash {
-    type Hasher = FastHasher;
-
-    fn build_hasher(&self) -> FastHasher {
-        FastHasher(0)
-    }
-}
-
-pub(super) struct FastHasher(u64);
-
-impl FastHasher {
-    #[inline]
-    fn add(&mut self, word: u64) {
-        self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-}
-
-impl Hasher for FastHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for chunk in &mut chunks {
-            let mut word = [0; 8];
-            word.copy_from_slice(chunk);
-            self.add(u64::from_le_bytes(word));
-        }
-        let mut word = [0; 8];
-        word[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
-        self.add(u64::from_le_bytes(word));
-    }
-
-    fn write_u8(&mut self, i: u8) {
-        self.add(u64::from(i));
-    }
-
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
-
-    fn finish(&self) -> u64 {
-        // The multiply leaves the low bits, which pick the bucket, the weakest.
-        self.0.rotate_left(26)
-    }
-}
+pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Concrete scopes by id, and the distinct lists of them rules require.
 #[derive(Default)]

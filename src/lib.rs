@@ -26,6 +26,7 @@
 //! - [`telemetry`]: metric names, the Prometheus recorder, the access-log target.
 //! - [`app`]: config → live policy + authenticator + gateway; runs both listeners and
 //!   drains on shutdown.
+//! - [`hex`]: lower-case hex of digests and ids.
 //! - [`tooling`]: the demo, `explain`, policy tests, OpenAPI import, `check`'s lint,
 //!   `token` and the echo upstream.
 #![forbid(unsafe_code)]
@@ -35,6 +36,7 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod decide;
+pub mod hex;
 pub mod normalize;
 pub mod policy;
 pub mod proxy;

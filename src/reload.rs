@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use notify_debouncer_full::notify::RecursiveMode;
 use notify_debouncer_full::{DebounceEventResult, new_debouncer};
 
-pub use attempt::{Trigger, sha256_hex};
+pub use attempt::Trigger;
 pub use diff::{Changes, Summary};
 
 use crate::auth::Authenticator;
@@ -66,7 +66,7 @@ impl Reloader {
         let version = live.load().version.clone();
         let keys = config.auth.api_keys.as_ref().map(|k| {
             let path = absolute(&k.file);
-            let seen = std::fs::read(&path).ok().map(|b| sha256_hex(&b));
+            let seen = std::fs::read(&path).ok().map(|b| crate::hex::sha256(&b));
             Watched::new(path, seen)
         });
         Reloader {

@@ -13,7 +13,6 @@ use std::path::Path;
 
 use http::Method;
 use serde_saphyr::Spanned;
-use sha2::{Digest, Sha256};
 
 use super::raw::RawPolicy;
 use super::{Policy, scope};
@@ -123,7 +122,7 @@ pub(super) fn compile(file: &Path, bytes: &[u8]) -> Result<Policy, Vec<Located>>
     Ok(Policy {
         mode,
         unmatched,
-        version: hex(&Sha256::digest(bytes)),
+        version: crate::hex::sha256(bytes),
         file: file.to_path_buf(),
         router: routes.router,
         paths: routes.paths,
@@ -192,16 +191,6 @@ fn vocabulary(
             .collect()
     });
     Vocabulary { actions, catalog }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    use std::fmt::Write;
-    bytes
-        .iter()
-        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-            let _ = write!(s, "{b:02x}");
-            s
-        })
 }
 
 #[cfg(test)]

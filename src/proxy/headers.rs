@@ -62,11 +62,9 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     {
         return v.clone();
     }
-    let id: u128 = rand::random();
+    let id: [u8; 16] = rand::random();
     let mut hex = [0u8; 32];
-    for (i, b) in hex.iter_mut().enumerate() {
-        *b = b"0123456789abcdef"[((id >> (124 - 4 * i)) & 0xf) as usize];
-    }
+    crate::hex::encode_into(&id, &mut hex);
     HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 

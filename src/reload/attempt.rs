@@ -4,8 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use super::diff::Summary;
 use crate::auth::{ApiKeys, Authenticator};
 use crate::policy::{LivePolicy, Policy};
@@ -44,7 +42,7 @@ impl Watched {
     fn read(&mut self, trigger: Trigger) -> Option<(String, std::io::Result<Vec<u8>>)> {
         let read = std::fs::read(&self.path);
         let fingerprint = match &read {
-            Ok(bytes) => sha256_hex(bytes),
+            Ok(bytes) => crate::hex::sha256(bytes),
             Err(e) => format!("unreadable: {:?}", e.kind()),
         };
         if trigger == Trigger::Poll && self.last_seen.as_deref() == Some(fingerprint.as_str()) {
@@ -53,14 +51,6 @@ impl Watched {
         self.last_seen = Some(fingerprint.clone());
         Some((fingerprint, read))
     }
-}
-
-/// Lower-case hex SHA-256: the policy's version.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Reloads the policy file into `live`; `None` when a poll found nothing new.

@@ -28,6 +28,8 @@ use tokio::net::TcpListener;
 use tokio::sync::Notify;
 use tokio::task::{JoinHandle, JoinSet};
 
+use crate::hex::encode as hex;
+
 /// Size of each `?download=` chunk, so large downloads stream in bounded pieces.
 const CHUNK: usize = 64 * 1024;
 /// Period of the download pattern (a prime, so it never aligns with chunk sizes).
@@ -316,11 +318,6 @@ pub fn pattern_sha256(n: u64) -> String {
         hasher.update(chunk);
     }
     hex(&hasher.finalize())
-}
-
-/// Lower-case hex encoding (avoids depending on a hex crate).
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -68,5 +68,5 @@ pub fn rename_write(path: &Path, text: &str) {
 
 /// Lower-case hex SHA-256 of `text`: the version `/v1/policy` reports for it.
 pub fn version_of(text: &str) -> String {
-    scopegate::reload::sha256_hex(text.as_bytes())
+    scopegate::hex::sha256(text.as_bytes())
 }

@@ -32,54 +32,45 @@ routes:
 YAML
 start_gateway
 
+# start_haproxy NAME THREADS [FRONTEND RULES]: HAProxy in front of the upstream on a free
+# port; sets PORT and PID.
+start_haproxy() {
+  PORT=$(free_port)
+  cat > "$WORK/$1.cfg" <<HAP
+global
+  nbthread $2
+  maxconn 4000
+defaults
+  mode http
+  timeout connect 2s
+  timeout client 30s
+  timeout server 30s
+frontend fe
+  bind 127.0.0.1:$PORT
+${3:-}
+  default_backend be
+backend be
+  http-reuse always
+  server s1 127.0.0.1:$UP
+HAP
+  haproxy -f "$WORK/$1.cfg" -db >"$WORK/$1.log" 2>&1 & PID=$!; PIDS+=($PID)
+  wait_port "$PORT"
+}
+
 HA=""
 if command -v haproxy >/dev/null; then
-  HA=$(free_port)
-  cat > "$WORK/haproxy.cfg" <<HAP
-global
-  nbthread ${HAPROXY_THREADS:-2}
-  maxconn 4000
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-frontend fe
-  bind 127.0.0.1:$HA
-  http-request deny deny_status 401 unless { req.hdr(authorization) -m beg "Bearer " }
+  start_haproxy haproxy "${HAPROXY_THREADS:-2}" "\
+  http-request deny deny_status 401 unless { req.hdr(authorization) -m beg \"Bearer \" }
   http-request set-var(txn.bearer) http_auth_bearer
   http-request set-var(txn.jwt_alg) var(txn.bearer),jwt_header_query('\$.alg')
-  http-request deny deny_status 401 unless { var(txn.jwt_alg) -m str "RS256" }
-  http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(txn.jwt_alg,"$PUB") -m int 1 }
+  http-request deny deny_status 401 unless { var(txn.jwt_alg) -m str \"RS256\" }
+  http-request deny deny_status 401 unless { var(txn.bearer),jwt_verify(txn.jwt_alg,\"$PUB\") -m int 1 }
   http-request set-var(txn.scope) var(txn.bearer),jwt_payload_query('\$.scope')
-  http-request deny deny_status 403 unless { var(txn.scope) -m sub "orders:read" }
-  default_backend be
-backend be
-  http-reuse always
-  server s1 127.0.0.1:$UP
-HAP
-  haproxy -f "$WORK/haproxy.cfg" -db >"$WORK/haproxy.log" 2>&1 & HA_PID=$!; PIDS+=($HA_PID)
-  wait_port "$HA"
-  # The same HAProxy with one thread and no checks at all: the plain pass-through floor.
-  HP=$(free_port)
-  cat > "$WORK/haproxy-plain.cfg" <<HAP
-global
-  nbthread 1
-  maxconn 4000
-defaults
-  mode http
-  timeout connect 2s
-  timeout client 30s
-  timeout server 30s
-frontend fe
-  bind 127.0.0.1:$HP
-  default_backend be
-backend be
-  http-reuse always
-  server s1 127.0.0.1:$UP
-HAP
-  haproxy -f "$WORK/haproxy-plain.cfg" -db >"$WORK/haproxy-plain.log" 2>&1 & HP_PID=$!; PIDS+=($HP_PID)
-  wait_port "$HP"
+  http-request deny deny_status 403 unless { var(txn.scope) -m sub \"orders:read\" }"
+  HA=$PORT HA_PID=$PID
+  # One thread and no checks at all: the plain pass-through floor.
+  start_haproxy haproxy-plain 1
+  HP=$PORT HP_PID=$PID
 fi
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }

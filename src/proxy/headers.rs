@@ -68,30 +68,35 @@ pub fn request_id(headers: &HeaderMap) -> HeaderValue {
     HeaderValue::from_bytes(&hex).unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
-/// True when the client's `te` lists `trailers` (gRPC clients send `te: trailers`).
-pub fn wants_trailers(headers: &HeaderMap) -> bool {
+/// The trimmed elements of a comma-separated list header (`Connection`, `TE`, `Upgrade`),
+/// over all its lines; lines that are not visible ASCII are skipped.
+pub fn list_elements<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> impl Iterator<Item = &'a str> + 'a {
     headers
-        .get_all(TE)
+        .get_all(name)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .any(|t| {
-            t.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .eq_ignore_ascii_case("trailers")
-        })
+        .map(str::trim)
+}
+
+/// True when the client's `te` lists `trailers` (gRPC clients send `te: trailers`).
+pub fn wants_trailers(headers: &HeaderMap) -> bool {
+    list_elements(headers, &TE).any(|t| {
+        t.split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .eq_ignore_ascii_case("trailers")
+    })
 }
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+    let named: Vec<HeaderName> = list_elements(headers, &CONNECTION)
+        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
         .collect();
     for name in named {
         headers.remove(name);

@@ -26,12 +26,7 @@ pub fn requested<B>(req: &Request<B>) -> Option<HeaderValue> {
 
 /// True when a `Connection` header lists the `upgrade` token.
 pub fn connection_has_upgrade(headers: &HeaderMap) -> bool {
-    headers
-        .get_all(CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+    super::headers::list_elements(headers, &CONNECTION).any(|t| t.eq_ignore_ascii_case("upgrade"))
 }
 
 /// Puts back the two hop-by-hop headers an upgrade needs on the next hop.

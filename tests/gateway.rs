@@ -512,6 +512,31 @@ async fn upstream_unavailable_is_502() {
     assert_eq!(resp.header("grpc-status"), Some("14"));
 }
 
+/// `upstream.max_idle_connections`: a burst of concurrent requests opens a connection
+/// each, and once they are answered only the cap stays open for reuse.
+#[tokio::test]
+async fn idle_upstream_connections_beyond_the_cap_are_closed() {
+    let h = Harness::start_with(Setup {
+        policy: ORDERS_POLICY,
+        upstream_settings: "max_idle_connections: 2",
+        ..Setup::default()
+    })
+    .await;
+    let t = customer(&h);
+    let auth = auth(&t);
+    let headers = [("authorization", auth.as_str())];
+    let burst = (0..8).map(|_| h.request("GET", "/orders/7?delay_ms=300", &headers));
+    for resp in futures_util::future::join_all(burst).await {
+        assert_eq!(resp.status, 200);
+    }
+    assert_eq!(h.upstream_connections(), 8, "the burst was not concurrent");
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while h.upstream_open_connections() > 2 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(h.upstream_open_connections(), 2);
+}
+
 #[tokio::test]
 async fn upstream_timeout_is_504() {
     let h = Harness::start_with(Setup {

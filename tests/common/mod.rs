@@ -233,6 +233,13 @@ impl Harness {
             .map_or(0, |r| r.connections.load(Ordering::SeqCst))
     }
 
+    /// Upstream connections open right now (opened and not yet closed by either side).
+    pub fn upstream_open_connections(&self) -> u64 {
+        self.relay
+            .as_ref()
+            .map_or(0, |r| r.open.load(Ordering::SeqCst))
+    }
+
     /// Stops the gateway and the echo upstream and waits for both.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -828,6 +835,8 @@ struct Relay {
     addr: SocketAddr,
     bytes: Arc<AtomicU64>,
     connections: Arc<AtomicU64>,
+    /// Connections accepted and not yet finished in both directions.
+    open: Arc<AtomicU64>,
     /// The accept loop, aborted by `Harness::stop` (so leak checks see it gone).
     accept: JoinHandle<()>,
 }
@@ -840,13 +849,16 @@ impl Relay {
         let addr = listener.local_addr().expect("relay addr");
         let bytes = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
-        let (b, c) = (bytes.clone(), connections.clone());
+        let open = Arc::new(AtomicU64::new(0));
+        let (b, c, o) = (bytes.clone(), connections.clone(), open.clone());
         let accept = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 c.fetch_add(1, Ordering::SeqCst);
-                let b = b.clone();
+                o.fetch_add(1, Ordering::SeqCst);
+                let (b, o) = (b.clone(), o.clone());
                 tokio::spawn(async move {
                     let Ok(outbound) = TcpStream::connect(target).await else {
+                        o.fetch_sub(1, Ordering::SeqCst);
                         return;
                     };
                     let _ = inbound.set_nodelay(true);
@@ -872,6 +884,7 @@ impl Relay {
                         let _ = wi.shutdown().await;
                     };
                     tokio::join!(up, down);
+                    o.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -879,6 +892,7 @@ impl Relay {
             addr,
             bytes,
             connections,
+            open,
             accept,
         }
     }

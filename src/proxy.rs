@@ -6,6 +6,7 @@
 mod access;
 mod forward;
 mod headers;
+mod pool;
 pub mod server;
 mod upgrade;
 

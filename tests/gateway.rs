@@ -537,6 +537,54 @@ async fn idle_upstream_connections_beyond_the_cap_are_closed() {
     assert_eq!(h.upstream_open_connections(), 2);
 }
 
+/// Answered exchanges hand their upstream connection back: one after another, requests
+/// with bodies of every shape (JSON, a 1 MB download, an error status, none for `HEAD`)
+/// all travel on the first connection.
+#[tokio::test]
+async fn sequential_requests_share_one_upstream_connection() {
+    let h = Harness::orders().await;
+    let t = customer(&h);
+    let auth = auth(&t);
+    let headers = [("authorization", auth.as_str())];
+    for (method, target) in [
+        ("GET", "/orders/7"),
+        ("GET", "/orders/7?download=1000000"),
+        ("GET", "/orders/7?status=404"),
+        ("HEAD", "/orders/7"),
+        ("GET", "/orders/7"),
+    ] {
+        let resp = h.request(method, target, &headers).await;
+        assert!(
+            resp.is_from_upstream(),
+            "{method} {target}: {}",
+            resp.brief()
+        );
+    }
+    assert_eq!(h.upstream_connections(), 1);
+}
+
+/// An idle upstream connection the upstream closed (its keep-alive timeout) is never
+/// used again: the next request opens a new one and is answered, not refused with 502.
+#[tokio::test]
+async fn an_upstream_connection_closed_while_idle_is_replaced() {
+    let h = Harness::orders().await;
+    let t = customer(&h);
+    let auth = auth(&t);
+    let headers = [("authorization", auth.as_str())];
+    assert_eq!(h.request("GET", "/orders/7", &headers).await.status, 200);
+    h.cut_upstream_connections();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while h.upstream_open_connections() > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(h.upstream_open_connections(), 0, "the relay did not cut");
+    for _ in 0..3 {
+        let resp = h.request("GET", "/orders/7", &headers).await;
+        assert_eq!(resp.status, 200, "{}", resp.brief());
+    }
+    assert_eq!(h.upstream_connections(), 2);
+}
+
 #[tokio::test]
 async fn upstream_timeout_is_504() {
     let h = Harness::start_with(Setup {

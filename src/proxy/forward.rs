@@ -1,6 +1,7 @@
-//! The upstream side: one pooled client, the outgoing request built from the decided
+//! The upstream side: pooled connections, the outgoing request built from the decided
 //! path, bodies streamed both ways, failures classified for 502/504.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{BufMut, BytesMut};
@@ -13,6 +14,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use super::pool::{BoxError, Pool, PoolError};
 use super::{IdentityNames, Peer, headers, upgrade};
 use crate::auth::Principal;
 use crate::config::UpstreamConfig;
@@ -26,11 +28,11 @@ pub enum UpstreamError {
     #[error("invalid upstream url `{0}`")]
     Url(String),
     #[error("could not connect: {0}")]
-    Connect(#[source] hyper_util::client::legacy::Error),
+    Connect(#[source] BoxError),
     #[error("no response headers within {0:?}")]
     Timeout(Duration),
     #[error("request failed: {0}")]
-    Failed(#[source] hyper_util::client::legacy::Error),
+    Failed(#[source] BoxError),
     #[error("could not build the upstream request: {0}")]
     Build(#[from] http::Error),
     #[error("TLS: {0}")]
@@ -53,14 +55,14 @@ impl UpstreamError {
         match self {
             UpstreamError::Connect(_) => "connect",
             UpstreamError::Timeout(_) => "timeout",
-            UpstreamError::Failed(e) if is_reset(e) => "reset",
+            UpstreamError::Failed(e) if is_reset(e.as_ref()) => "reset",
             _ => "protocol",
         }
     }
 }
 
-fn is_reset(e: &hyper_util::client::legacy::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
+fn is_reset(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             return matches!(
@@ -85,9 +87,9 @@ pub(crate) struct Outgoing<'a> {
     pub trusted: &'a [ipnet::IpNet],
 }
 
-/// The upstream: where to send, and the shared connection pool.
+/// The upstream: where to send, and the shared connections.
 pub struct Upstream {
-    client: Client<HttpsConnector<HttpConnector>, Incoming>,
+    transport: Transport,
     scheme: Scheme,
     authority: Authority,
     /// A path prefix from the upstream URL, without its trailing `/`.
@@ -95,6 +97,16 @@ pub struct Upstream {
     host: HeaderValue,
     timeout: Duration,
     version: Version,
+}
+
+/// How long an unused upstream connection is kept.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// HTTP/1.1 upstreams use our pool; HTTP/2 multiplexes one connection, which hyper-util's
+/// client already shares without per-request work.
+enum Transport {
+    Http1(Arc<Pool>),
+    Http2(Box<Client<HttpsConnector<HttpConnector>, Incoming>>),
 }
 
 impl Upstream {
@@ -130,13 +142,29 @@ impl Upstream {
         } else {
             builder.enable_http1().wrap_connector(http)
         };
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .pool_max_idle_per_host(cfg.max_idle_connections)
-            .http2_only(cfg.http2)
-            .build(connector);
+        let transport = if cfg.http2 {
+            Transport::Http2(Box::new(
+                Client::builder(TokioExecutor::new())
+                    .pool_idle_timeout(IDLE_TIMEOUT)
+                    .pool_max_idle_per_host(cfg.max_idle_connections)
+                    .http2_only(true)
+                    .build(connector),
+            ))
+        } else {
+            let target = Uri::builder()
+                .scheme(scheme.clone())
+                .authority(authority.clone())
+                .path_and_query("/")
+                .build()?;
+            Transport::Http1(Arc::new(Pool::new(
+                connector,
+                target,
+                cfg.max_idle_connections,
+                IDLE_TIMEOUT,
+            )))
+        };
         Ok(Upstream {
-            client,
+            transport,
             scheme,
             authority,
             base_path: url.path().trim_end_matches('/').to_string(),
@@ -195,13 +223,10 @@ impl Upstream {
             set_identity(h, out.names, principal, policy);
         }
         let request = Request::from_parts(parts, body);
-        let mut response =
-            match tokio::time::timeout(self.timeout, self.client.request(request)).await {
-                Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
-                Ok(Err(e)) if e.is_connect() => return Err(UpstreamError::Connect(e)),
-                Ok(Err(e)) => return Err(UpstreamError::Failed(e)),
-                Ok(Ok(r)) => r,
-            };
+        let mut response = match tokio::time::timeout(self.timeout, self.exchange(request)).await {
+            Err(_) => return Err(UpstreamError::Timeout(self.timeout)),
+            Ok(r) => r?,
+        };
         let switched = response.status() == http::StatusCode::SWITCHING_PROTOCOLS;
         let switched_to = switched
             .then(|| response.headers().get(http::header::UPGRADE).cloned())
@@ -220,10 +245,27 @@ impl Upstream {
         parts
             .headers
             .insert(crate::respond::REQUEST_ID, out.request_id.clone());
-        Ok(Response::from_parts(parts, body.boxed()))
+        Ok(Response::from_parts(parts, body))
     }
 
-    /// The upstream URI: base path + decided path + the client's query, unchanged.
+    /// One request and its response headers, on whichever transport the upstream uses.
+    async fn exchange(&self, request: Request<Incoming>) -> Result<Response<Body>, UpstreamError> {
+        match &self.transport {
+            Transport::Http1(pool) => match pool.send(request).await {
+                Ok(r) => Ok(r.map(|b| b.boxed())),
+                Err(PoolError::Connect(e)) => Err(UpstreamError::Connect(e)),
+                Err(PoolError::Failed(e)) => Err(UpstreamError::Failed(e.into())),
+            },
+            Transport::Http2(client) => match client.request(request).await {
+                Ok(r) => Ok(r.map(|b| b.boxed())),
+                Err(e) if e.is_connect() => Err(UpstreamError::Connect(e.into())),
+                Err(e) => Err(UpstreamError::Failed(e.into())),
+            },
+        }
+    }
+
+    /// The upstream URI: base path + decided path + the client's query, unchanged;
+    /// origin-form on an HTTP/1.1 connection, absolute for the HTTP/2 client.
     fn uri(&self, path: &str, query: Option<&str>) -> Result<Uri, UpstreamError> {
         let len = self.base_path.len() + path.len() + query.map_or(0, |q| q.len() + 1);
         let mut buf = BytesMut::with_capacity(len);
@@ -234,6 +276,9 @@ impl Upstream {
             buf.put_slice(q.as_bytes());
         }
         let pq = PathAndQuery::from_maybe_shared(buf.freeze()).map_err(http::Error::from)?;
+        if matches!(self.transport, Transport::Http1(_)) {
+            return Ok(Uri::from(pq));
+        }
         Ok(Uri::builder()
             .scheme(self.scheme.clone())
             .authority(self.authority.clone())

@@ -240,6 +240,13 @@ impl Harness {
             .map_or(0, |r| r.open.load(Ordering::SeqCst))
     }
 
+    /// Closes every upstream connection open now, from the upstream's side.
+    pub fn cut_upstream_connections(&self) {
+        if let Some(r) = self.relay.as_ref() {
+            r.cut.notify_waiters();
+        }
+    }
+
     /// Stops the gateway and the echo upstream and waits for both.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -837,6 +844,8 @@ struct Relay {
     connections: Arc<AtomicU64>,
     /// Connections accepted and not yet finished in both directions.
     open: Arc<AtomicU64>,
+    /// Closes every open connection, as an upstream's keep-alive timeout would.
+    cut: Arc<tokio::sync::Notify>,
     /// The accept loop, aborted by `Harness::stop` (so leak checks see it gone).
     accept: JoinHandle<()>,
 }
@@ -850,13 +859,20 @@ impl Relay {
         let bytes = Arc::new(AtomicU64::new(0));
         let connections = Arc::new(AtomicU64::new(0));
         let open = Arc::new(AtomicU64::new(0));
-        let (b, c, o) = (bytes.clone(), connections.clone(), open.clone());
+        let cut = Arc::new(tokio::sync::Notify::new());
+        let (b, c, o, k) = (
+            bytes.clone(),
+            connections.clone(),
+            open.clone(),
+            cut.clone(),
+        );
         let accept = tokio::spawn(async move {
             while let Ok((inbound, _)) = listener.accept().await {
                 c.fetch_add(1, Ordering::SeqCst);
                 o.fetch_add(1, Ordering::SeqCst);
-                let (b, o) = (b.clone(), o.clone());
+                let (b, o, k) = (b.clone(), o.clone(), k.clone());
                 tokio::spawn(async move {
+                    let cut = k.notified();
                     let Ok(outbound) = TcpStream::connect(target).await else {
                         o.fetch_sub(1, Ordering::SeqCst);
                         return;
@@ -883,7 +899,10 @@ impl Relay {
                         let _ = tokio::io::copy(&mut ro, &mut wi).await;
                         let _ = wi.shutdown().await;
                     };
-                    tokio::join!(up, down);
+                    tokio::select! {
+                        _ = async { tokio::join!(up, down) } => {}
+                        _ = cut => {}
+                    }
                     o.fetch_sub(1, Ordering::SeqCst);
                 });
             }
@@ -893,6 +912,7 @@ impl Relay {
             bytes,
             connections,
             open,
+            cut,
             accept,
         }
     }

@@ -20,8 +20,7 @@ fn env(name: &str) -> Option<String> {
 }
 
 /// `scopegate run`.
-pub async fn run(config_path: &Path) -> Result<()> {
-    let config = Config::load(config_path)?;
+pub async fn run(config: Config) -> Result<()> {
     let (listen, admin_listen) = (config.listen, config.admin.listen);
     let app = App::build(config, &env)?;
     let public = tokio::net::TcpListener::bind(listen)

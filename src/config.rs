@@ -191,6 +191,11 @@ pub struct Limits {
         deserialize_with = "units::duration"
     )]
     pub shutdown_grace: Duration,
+    /// Threads running connections; 0 means one per CPU the process may use (cgroup
+    /// quotas count). A sidecar sharing a small node with its app often does better
+    /// with fewer threads than cores.
+    #[serde(default)]
+    pub worker_threads: usize,
 }
 
 impl Default for Limits {
@@ -201,6 +206,7 @@ impl Default for Limits {
             max_token_bytes: default_max_token_bytes(),
             max_connections: default_max_connections(),
             shutdown_grace: default_shutdown_grace(),
+            worker_threads: 0,
         }
     }
 }

@@ -3,12 +3,13 @@
 
 mod cli;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use scopegate::config::Config;
 
 /// Proxying allocates a few small buffers per request and frees them on another worker
 /// thread; mimalloc's per-thread free lists make that markedly cheaper than glibc's
@@ -86,10 +87,8 @@ fn main() -> ExitCode {
     init_logging(cli.log_format);
     scopegate::tls::install_provider();
     let result = match cli.command {
-        Command::Run { config } => runtime()
-            .and_then(|rt| rt.block_on(cli::run(&config.path)))
-            .map(|()| ExitCode::SUCCESS),
-        Command::Demo { listen } => runtime()
+        Command::Run { config } => run(&config.path).map(|()| ExitCode::SUCCESS),
+        Command::Demo { listen } => runtime(0)
             .and_then(|rt| rt.block_on(cli::demo(listen)))
             .map(|()| ExitCode::SUCCESS),
         Command::Check { config, policy } => cli::check(&config.path, policy.as_deref()),
@@ -107,8 +106,20 @@ fn main() -> ExitCode {
     })
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
+/// `scopegate run`: the config is read before the runtime starts because it sizes it.
+fn run(path: &Path) -> Result<()> {
+    let config = Config::load(path)?;
+    runtime(config.limits.worker_threads)?.block_on(cli::run(config))
+}
+
+/// The multi-threaded runtime; `workers` 0 leaves tokio's default (one per CPU).
+fn runtime(workers: usize) -> Result<tokio::runtime::Runtime> {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if workers > 0 {
+        builder.worker_threads(workers);
+    }
+    builder
+        .thread_name("scopegate-worker")
         .enable_all()
         .build()
         .context("starting the async runtime")

@@ -1,6 +1,6 @@
-//! Graceful shutdown of the real binary: SIGTERM turns `/readyz` to 503 at once, closes
-//! the public listener, lets a slow download in flight finish, and exits 0; a second
-//! signal exits at once.
+//! The real `scopegate run` process. Graceful shutdown: SIGTERM turns `/readyz` to 503 at
+//! once, closes the public listener, lets a slow download in flight finish, and exits 0;
+//! a second signal exits at once. And the runtime is sized by `limits.worker_threads`.
 
 mod common;
 
@@ -33,6 +33,11 @@ struct Gateway {
 
 impl Gateway {
     fn start(upstream: SocketAddr) -> Gateway {
+        Gateway::start_with(upstream, "")
+    }
+
+    /// Starts with more `limits` settings, each line indented by two spaces.
+    fn start_with(upstream: SocketAddr, limits: &str) -> Gateway {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("policy.yaml"), POLICY).unwrap();
         let config = dir.path().join("scopegate.yaml");
@@ -41,7 +46,7 @@ impl Gateway {
             format!(
                 "listen: 127.0.0.1:0\nadmin:\n  listen: 127.0.0.1:0\n\
                  upstream:\n  url: http://{upstream}\npolicy: policy.yaml\n\
-                 limits:\n  shutdown_grace: 30s\n"
+                 limits:\n  shutdown_grace: 30s\n{limits}"
             ),
         )
         .unwrap();
@@ -211,5 +216,27 @@ async fn a_second_signal_exits_at_once() {
         .await
         .expect("the second signal ends the process at once, grace or not");
     assert_ne!(status.code(), Some(0));
+    echo.shutdown().await;
+}
+
+/// The async worker threads the process runs, by the first 15 bytes of the name
+/// `scopegate-worker` that the kernel keeps. The runtime's blocking pool shares the name,
+/// and this config (no TLS files to re-read) never uses it.
+fn worker_threads(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .filter_map(|t| std::fs::read_to_string(t.ok()?.path().join("comm")).ok())
+        .filter(|name| name.trim_end() == "scopegate-worke")
+        .count()
+}
+
+#[tokio::test]
+async fn limits_worker_threads_sets_the_runtime_size() {
+    let echo = EchoServer::start().await.unwrap();
+    for n in [1, 3] {
+        let gw = Gateway::start_with(echo.addr, &format!("  worker_threads: {n}\n"));
+        gw.await_readyz(200).await;
+        assert_eq!(worker_threads(gw.child.id()), n);
+    }
     echo.shutdown().await;
 }

@@ -63,10 +63,12 @@ NGINX
 }
 
 # Starts the gateway on $GW in front of $UP with $WORK/policy.yaml and an RS256 issuer
-# `bench` (key k1); extra top-level config lines come as $1. Sets GW_PID.
+# `bench` (key k1); extra top-level config lines come as $1, and $2 names its config and
+# log files in $WORK (default: gateway). Sets GW and GW_PID.
 start_gateway() {
+  local name=${2:-gateway}
   GW=$(free_port)
-  cat > "$WORK/scopegate.yaml" <<YAML
+  cat > "$WORK/$name.yaml" <<YAML
 listen: 127.0.0.1:$GW
 admin: { listen: 127.0.0.1:$(free_port) }
 upstream: { url: "http://127.0.0.1:$UP" }
@@ -79,7 +81,7 @@ auth:
         algorithms: [RS256]
         keys: [{ kid: k1, alg: RS256, pem_file: $PUB }]
 YAML
-  SCOPEGATE_LOG=warn "$BIN" run -c "$WORK/scopegate.yaml" 2>"$WORK/gateway.log" & GW_PID=$!; PIDS+=($GW_PID)
+  SCOPEGATE_LOG=warn "$BIN" run -c "$WORK/$name.yaml" 2>"$WORK/$name.log" & GW_PID=$!; PIDS+=($GW_PID)
   wait_port "$GW"
-  kill -0 "$GW_PID" 2>/dev/null || { cat "$WORK/gateway.log"; exit 1; }
+  kill -0 "$GW_PID" 2>/dev/null || { cat "$WORK/$name.log"; exit 1; }
 }

@@ -4,8 +4,9 @@
 #
 #   benches/load/run.sh [ROUNDS=3] [SECONDS=10]
 #
-# TARGETS="gateway-allowed haproxy-allowed" runs only those (default: all). CONNS sets
-# wrk's connection count (default 32).
+# TARGETS="gateway-allowed haproxy-allowed" runs only those (default: all). The target
+# gateway-1w-allowed is the gateway with `limits.worker_threads: 1`. CONNS sets wrk's
+# connection count (default 32).
 #
 # Needs: wrk, nginx (the upstream; falls back to the built-in echo upstream), haproxy
 # (optional: skipped when absent), openssl. Debian: apt-get install wrk nginx-light haproxy.
@@ -30,6 +31,10 @@ scopes: { orders:read: Read orders }
 routes:
   - { path: "/orders/{id}", methods: [GET], scopes: [orders:read] }
 YAML
+# The same gateway on one worker thread: on this job wrk and the upstream share the
+# machine's cores with it.
+start_gateway "limits: { worker_threads: 1 }" gateway-1w
+GW1=$GW GW1_PID=$GW_PID
 start_gateway
 
 # start_haproxy NAME THREADS [FRONTEND RULES]: HAProxy in front of the upstream on a free
@@ -97,7 +102,8 @@ run() {
 declare -A RESULTS
 printf '%-22s %5s %12s %10s %10s %12s\n' target round "req/s" p50 p99 "CPU us/req"
 for r in $(seq 1 "$ROUNDS"); do
-  targets=("direct:$UP::" "gateway-allowed:$GW:$ALLOWED:$GW_PID" "gateway-denied:$GW:$DENIED:$GW_PID")
+  targets=("direct:$UP::" "gateway-allowed:$GW:$ALLOWED:$GW_PID" "gateway-denied:$GW:$DENIED:$GW_PID"
+    "gateway-1w-allowed:$GW1:$ALLOWED:$GW1_PID")
   [ -n "$HA" ] && targets+=("haproxy-allowed:$HA:$ALLOWED:$HA_PID" "haproxy-plain:$HP:$ALLOWED:$HP_PID")
   for t in "${targets[@]}"; do
     IFS=: read -r name port token pid <<<"$t"
@@ -116,7 +122,7 @@ echo "== medians over $ROUNDS rounds (wrk -t1 -c$CONNS -d${DURATION}s, upstream:
 to_us() { awk '{v=$1; if (v ~ /ms$/) {sub("ms","",v); v*=1000} else if (v ~ /us$/) {sub("us","",v)} else if (v ~ /s$/) {sub("s","",v); v*=1e6}; print v}'; }
 col() { for r in $(seq 1 "$ROUNDS"); do echo "${RESULTS[$1,$r]}" | awk -v c="$2" '{print $c}'; done; }
 printf '%-22s %12s %10s %10s %12s\n' target "req/s" "p50 us" "p99 us" "CPU us/req"
-for name in direct gateway-allowed gateway-denied haproxy-allowed haproxy-plain; do
+for name in direct gateway-allowed gateway-denied gateway-1w-allowed haproxy-allowed haproxy-plain; do
   [ -n "${RESULTS[$name,1]:-}" ] || continue
   m=$(col "$name" 1 | median)
   p50=$(col "$name" 2 | to_us | median)
@@ -126,10 +132,12 @@ for name in direct gateway-allowed gateway-denied haproxy-allowed haproxy-plain;
   printf '%-22s %12s %10s %10s %12s\n' "$name" "$m" "$p50" "$p99" "$c"
 done
 ratio() { awk -v a="$2" -v b="$3" -v l="$1" 'BEGIN {printf "%s: %.2fx\n", l, a / b}'; }
-if [ -n "${MED_gateway_allowed:-}" ]; then
-  [ -n "${MED_haproxy_allowed:-}" ] && ratio "gateway/haproxy (RS256 + scope, req/s)" "$MED_gateway_allowed" "$MED_haproxy_allowed" &&
-    ratio "gateway/haproxy (RS256 + scope, p99)" "$P99_gateway_allowed" "$P99_haproxy_allowed"
-  [ -n "${MED_haproxy_plain:-}" ] && ratio "gateway (RS256 + scope) / haproxy plain pass-through" "$MED_gateway_allowed" "$MED_haproxy_plain"
-  [ -n "${MED_direct:-}" ] && ratio "gateway/direct" "$MED_gateway_allowed" "$MED_direct"
-fi
+for gw in gateway gateway-1w; do
+  v=${gw//-/_}_allowed; m=MED_$v; p=P99_$v
+  [ -n "${!m:-}" ] || continue
+  [ -n "${MED_haproxy_allowed:-}" ] && ratio "$gw/haproxy (RS256 + scope, req/s)" "${!m}" "$MED_haproxy_allowed" &&
+    ratio "$gw/haproxy (RS256 + scope, p99)" "${!p}" "$P99_haproxy_allowed"
+  [ -n "${MED_haproxy_plain:-}" ] && ratio "$gw (RS256 + scope) / haproxy plain pass-through" "${!m}" "$MED_haproxy_plain"
+  [ -n "${MED_direct:-}" ] && ratio "$gw/direct" "${!m}" "$MED_direct"
+done
 true

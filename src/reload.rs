@@ -7,10 +7,12 @@
 //! target outside the watched directory gets its own directory watched too. Events are
 //! debounced so a burst of writes is one attempt. Parsing and compiling run on the
 //! reload thread, never on the request path; a new policy is swapped in only once
-//! fully compiled (see [`attempt`]).
+//! fully compiled (see [`attempt`]), and the one it replaced is freed there too, once
+//! the last request deciding on it is done (see [`retire`]).
 
 mod attempt;
 mod diff;
+mod retire;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -26,14 +28,18 @@ pub use diff::{Changes, Summary};
 
 use crate::auth::Authenticator;
 use crate::config::{Config, ReloadConfig};
-use crate::policy::LivePolicy;
+use crate::policy::{LivePolicy, Policy};
 use attempt::Watched;
+use retire::Retired;
 
 /// How long after a change event the files are looked at again, by content hash.
 const SETTLE: Duration = Duration::from_millis(400);
 
 /// Events closer together than this are one reload attempt.
 const DEBOUNCE: Duration = Duration::from_millis(150);
+
+/// How often a replaced policy still held by requests is looked at again.
+const RETIRE_CHECK: Duration = Duration::from_millis(50);
 
 /// Why hot reload could not be started (the gateway still serves the policy it has).
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +63,7 @@ pub struct Reloader {
     auth: Arc<Authenticator>,
     policy: Watched,
     keys: Option<Watched>,
+    retired: Retired<Policy>,
 }
 
 impl Reloader {
@@ -74,6 +81,7 @@ impl Reloader {
             auth,
             policy: Watched::new(absolute(&config.policy), Some(version)),
             keys,
+            retired: Retired::default(),
         }
     }
 
@@ -84,7 +92,7 @@ impl Reloader {
     }
 
     fn reload_policy(&mut self, trigger: Trigger) {
-        attempt::policy(&mut self.policy, &self.live, trigger);
+        attempt::policy(&mut self.policy, &self.live, &mut self.retired, trigger);
     }
 
     fn reload_keys(&mut self, trigger: Trigger) {
@@ -244,6 +252,9 @@ fn run(
         if let Some(at) = settle {
             due = due.min(at);
         }
+        if r.retired.waiting() {
+            due = due.min(Instant::now() + RETIRE_CHECK);
+        }
         match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
             Ok(Msg::Stop) | Err(RecvTimeoutError::Disconnected) => break,
             Ok(Msg::Changed(paths)) => {
@@ -277,6 +288,7 @@ fn run(
             }
         }
         rewatch(&r);
+        r.retired.release();
     }
     tracing::debug!("reload thread stopped");
 }

@@ -5,7 +5,8 @@ mod common;
 
 use std::io::Write;
 use std::os::unix::fs::symlink;
-use std::time::Instant;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::reload::{CLOSED, OPEN, rename_write, version_of};
 use common::{Harness, Setup};
@@ -27,6 +28,35 @@ async fn editor_rename_write_applies() {
     let v = h.admin_get("/v1/policy").await.json();
     assert_eq!(v["version"], version_of(CLOSED));
     assert_eq!(v["lastError"], Value::Null);
+    h.stop().await;
+}
+
+/// The policy a reload replaced stays whole while a request still decides on it, and its
+/// memory is released once that request is done.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_replaced_policy_is_freed_once_no_request_holds_it() {
+    let _serial = SERIAL.lock().await;
+    let h = Harness::start(OPEN, "").await;
+    let in_flight = h.policy.load();
+    let old = Arc::downgrade(&in_flight);
+    let t = Instant::now();
+    rename_write(&h.policy_path(), CLOSED);
+    h.await_flip(401, t).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        in_flight.version,
+        version_of(OPEN),
+        "the request's snapshot changed"
+    );
+    drop(in_flight);
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while old.upgrade().is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the replaced policy was never freed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     h.stop().await;
 }
 

@@ -43,10 +43,11 @@ impl LivePolicy {
         self.policy.load_full()
     }
 
-    /// Puts a new, fully compiled policy in force and clears the last error.
-    pub fn store(&self, policy: Policy) {
+    /// Puts a new, fully compiled policy in force and clears the last error. Returns the
+    /// replaced policy, so the caller decides where its memory is freed.
+    pub fn store(&self, policy: Policy) -> Arc<Policy> {
         self.status.store(Arc::new(status_of(&policy, None)));
-        self.policy.store(Arc::new(policy));
+        self.policy.swap(Arc::new(policy))
     }
 
     /// Records a failed load; the policy in force stays.
@@ -100,7 +101,7 @@ mod tests {
             live.status().last_error.as_deref(),
             Some("b.yaml:1:1: nope")
         );
-        live.store(b);
+        drop(live.store(b));
         assert_eq!(live.load().mode, Mode::Shadow);
         assert_eq!(live.status().last_error, None);
         // The old snapshot is still whole for whoever holds it.
@@ -114,7 +115,7 @@ mod tests {
         let live = LivePolicy::new(a);
         let in_flight = live.load();
         let old = Arc::downgrade(&in_flight);
-        live.store(b);
+        drop(live.store(b));
         assert!(old.upgrade().is_some(), "a request still holds it");
         drop(in_flight);
         assert!(old.upgrade().is_none(), "nobody holds it: freed");

@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::diff::Summary;
+use super::retire::Retired;
 use crate::auth::{ApiKeys, Authenticator};
 use crate::policy::{LivePolicy, Policy};
 use crate::telemetry::{self, ReloadResult};
@@ -53,10 +54,12 @@ impl Watched {
     }
 }
 
-/// Reloads the policy file into `live`; `None` when a poll found nothing new.
+/// Reloads the policy file into `live`, the replaced policy into `retired`; `None` when a
+/// poll found nothing new.
 pub(super) fn policy(
     file: &mut Watched,
     live: &LivePolicy,
+    retired: &mut Retired<Policy>,
     trigger: Trigger,
 ) -> Option<ReloadResult> {
     let (fingerprint, read) = file.read(trigger)?;
@@ -78,7 +81,7 @@ pub(super) fn policy(
                     changes = %summary,
                     "policy reloaded"
                 );
-                live.store(new);
+                retired.keep(live.store(new));
                 ReloadResult::Success
             }
             Err(e) => fail(live, &file.path, &e.to_string()),

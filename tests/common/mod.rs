@@ -30,6 +30,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use scopegate::app::{App, Listeners};
 use scopegate::auth::Authenticator;
 use scopegate::config::Config;
+use scopegate::policy::LivePolicy;
 use scopegate::tooling::echo::EchoServer;
 use scopegate::tooling::token::{TokenSpec, mint};
 use serde_json::Value;
@@ -103,6 +104,8 @@ pub struct Harness {
     pub dir: TempDir,
     /// The gateway's authenticator (readiness, as `/readyz` reports it).
     pub auth: Arc<Authenticator>,
+    /// The policy in force, as requests load it.
+    pub policy: Arc<LivePolicy>,
     pub config_path: PathBuf,
     relay: Option<Relay>,
     echo: Option<EchoServer>,
@@ -188,6 +191,7 @@ impl Harness {
         let env = |name: &str| (name == SECRET_ENV).then(|| SECRET.to_string());
         let app = App::build(config, &env).unwrap_or_else(|e| panic!("app refused: {e}"));
         let auth = app.auth.clone();
+        let policy = app.policy.clone();
 
         let listener = TcpListener::bind(("127.0.0.1", 0)).await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
@@ -211,6 +215,7 @@ impl Harness {
             upstream_addr,
             dir,
             auth,
+            policy,
             config_path,
             relay,
             echo,

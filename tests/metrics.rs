@@ -208,6 +208,9 @@ async fn metrics_count_every_request_with_bounded_labels() {
         1.0
     );
     assert!(get(&s, "scopegate_connections_active", "") >= 0.0);
+    // One token throughout: verified once, then answered from the cache.
+    assert_eq!(get(&s, "scopegate_token_cache_misses_total", ""), 1.0);
+    assert!(get(&s, "scopegate_token_cache_hits_total", "") >= 5.0);
 
     let version = common::hex(&sha2::Digest::finalize(
         <sha2::Sha256 as sha2::Digest>::new_with_prefix(common::ORDERS_POLICY),

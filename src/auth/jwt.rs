@@ -14,13 +14,14 @@ mod issuer;
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::Algorithm;
 use jsonwebtoken::errors::ErrorKind;
+use metrics::Counter;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
@@ -87,6 +88,9 @@ pub(crate) struct JwtVerifier {
     by_name: HashMap<String, usize>,
     claims: ClaimsConfig,
     cache: TokenCache,
+    /// The cache's hit and miss counters, registered at the first request (the recorder
+    /// is installed by then) so later ones skip the registry's lock and look-up.
+    cache_counters: OnceLock<[Counter; 2]>,
 }
 
 /// One verification against the keys in force, with what the cache and the unknown-kid
@@ -141,6 +145,7 @@ impl JwtVerifier {
             by_name,
             claims: cfg.claims.clone(),
             cache: TokenCache::new(cfg.cache_size),
+            cache_counters: OnceLock::new(),
         })
     }
 
@@ -151,11 +156,17 @@ impl JwtVerifier {
         let now = unix_now();
         let hash = token_cache::hash(token);
         let generation = |i: usize| self.issuers.get(i).map_or(0, |i| i.keys.generation());
+        let [hits, misses] = self.cache_counters.get_or_init(|| {
+            [
+                metrics::counter!(token_cache::HITS),
+                metrics::counter!(token_cache::MISSES),
+            ]
+        });
         if let Some(principal) = self.cache.get(&hash, now, generation) {
-            metrics::counter!(token_cache::HITS).increment(1);
+            hits.increment(1);
             return Ok(principal);
         }
-        metrics::counter!(token_cache::MISSES).increment(1);
+        misses.increment(1);
         let mut attempt = self.attempt(token, now);
         if let (Err(AuthFailure::Invalid(InvalidReason::NoMatchingKey)), Some(index)) =
             (&attempt.result, attempt.issuer)

@@ -298,10 +298,10 @@ fn set_identity(
     if let Some(sub) = id.subject.and_then(|s| HeaderValue::from_str(s).ok()) {
         h.insert(names.subject.clone(), sub);
     }
-    if let Ok(v) = HeaderValue::from_str(&id.roles.join(" ")) {
+    if let Some(v) = headers::owned_value(id.roles.join(" ")) {
         h.insert(names.roles.clone(), v);
     }
-    if let Ok(v) = HeaderValue::from_str(&id.scopes.join(" ")) {
+    if let Some(v) = headers::owned_value(id.scopes.join(" ")) {
         h.insert(names.scopes.clone(), v);
     }
 }

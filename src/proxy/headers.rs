@@ -95,11 +95,21 @@ pub fn wants_trailers(headers: &HeaderMap) -> bool {
 
 /// Removes hop-by-hop headers, including those the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = list_elements(headers, &CONNECTION)
-        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
-        .collect();
-    for name in named {
-        headers.remove(name);
+    // `Connection: keep-alive` (or `close`, `upgrade`) names nothing beyond the fixed
+    // set, so the usual message collects nothing.
+    let standard = |n: &str| {
+        n.eq_ignore_ascii_case("close")
+            || HOP_BY_HOP
+                .iter()
+                .any(|h| n.eq_ignore_ascii_case(h.as_str()))
+    };
+    if list_elements(headers, &CONNECTION).any(|n| !standard(n)) {
+        let named: Vec<HeaderName> = list_elements(headers, &CONNECTION)
+            .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+            .collect();
+        for name in named {
+            headers.remove(name);
+        }
     }
     for name in HOP_BY_HOP {
         headers.remove(name);
@@ -171,7 +181,7 @@ pub fn set_forwarded(
     } else {
         peer_text
     };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
+    if let Some(v) = owned_value(xff) {
         headers.insert(X_FORWARDED_FOR, v);
     }
     if !(trusted && headers.contains_key(&X_FORWARDED_PROTO)) {
@@ -191,6 +201,12 @@ pub fn set_forwarded(
         }
     }
     headers.remove(HOST);
+}
+
+/// A header value that takes the string's buffer instead of copying it; `None` when the
+/// text is not a valid header value.
+pub fn owned_value(text: String) -> Option<HeaderValue> {
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(text)).ok()
 }
 
 #[cfg(test)]

@@ -530,11 +530,7 @@ async fn idle_upstream_connections_beyond_the_cap_are_closed() {
         assert_eq!(resp.status, 200);
     }
     assert_eq!(h.upstream_connections(), 8, "the burst was not concurrent");
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while h.upstream_open_connections() > 2 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-    assert_eq!(h.upstream_open_connections(), 2);
+    assert_eq!(h.await_upstream_open(2).await, 2);
 }
 
 /// Answered exchanges hand their upstream connection back: one after another, requests
@@ -573,11 +569,7 @@ async fn an_upstream_connection_closed_while_idle_is_replaced() {
     let headers = [("authorization", auth.as_str())];
     assert_eq!(h.request("GET", "/orders/7", &headers).await.status, 200);
     h.cut_upstream_connections();
-    let deadline = Instant::now() + Duration::from_secs(3);
-    while h.upstream_open_connections() > 0 && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(h.upstream_open_connections(), 0, "the relay did not cut");
+    assert_eq!(h.await_upstream_open(0).await, 0, "the relay did not cut");
     for _ in 0..3 {
         let resp = h.request("GET", "/orders/7", &headers).await;
         assert_eq!(resp.status, 200, "{}", resp.brief());

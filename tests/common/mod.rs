@@ -18,7 +18,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HOST};
@@ -243,6 +243,16 @@ impl Harness {
         self.relay
             .as_ref()
             .map_or(0, |r| r.open.load(Ordering::SeqCst))
+    }
+
+    /// Waits up to 3 s for the open upstream connections to fall to `n`, and returns
+    /// how many are open then.
+    pub async fn await_upstream_open(&self, n: u64) -> u64 {
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while self.upstream_open_connections() > n && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        self.upstream_open_connections()
     }
 
     /// Closes every upstream connection open now, from the upstream's side.

@@ -262,3 +262,48 @@ fn check_exits_1_with_located_errors() {
         text(&out.stderr)
     );
 }
+
+/// `scopegate explain` as run from a shell: its last lines, its exit code (0 allowed,
+/// 1 denied, 2 error) and its JSON form.
+#[test]
+fn explain_prints_the_decision_and_exits_by_verdict() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("orders.yaml"), POLICY).unwrap();
+    std::fs::write(
+        dir.path().join("scopegate.yaml"),
+        "upstream: { url: \"http://127.0.0.1:9\" }\npolicy: orders.yaml\n",
+    )
+    .unwrap();
+    let explain = |args: &[&str]| {
+        let mut all = vec!["explain", "-c", "scopegate.yaml"];
+        all.extend_from_slice(args);
+        let out = scopegate(dir.path(), &all);
+        (out.status.code(), text(&out.stdout), text(&out.stderr))
+    };
+
+    let (code, stdout, stderr) = explain(&["GET", "/orders/7", "--role", "customer"]);
+    assert_eq!(code, Some(0), "{stdout}{stderr}");
+    assert!(stdout.contains("GET /orders/7 -> 200 allow\n"), "{stdout}");
+
+    let (code, stdout, _) = explain(&["delete", "/orders/7", "--role", "customer"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    assert!(
+        stdout.contains("DELETE /orders/7 -> 403 deny (insufficient_scope)\n"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("missing scopes: orders:delete\n"),
+        "{stdout}"
+    );
+
+    let (code, stdout, _) = explain(&["GET", "/orders/7", "--json"]);
+    assert_eq!(code, Some(1), "{stdout}");
+    let answer: serde_json::Value = serde_json::from_str(&stdout).expect("JSON answer");
+    assert_eq!(answer["decision"], "deny", "{stdout}");
+    assert_eq!(answer["status"], 401, "{stdout}");
+
+    std::fs::write(dir.path().join("orders.yaml"), "version: 1\nroutes: [").unwrap();
+    let (code, stdout, stderr) = explain(&["GET", "/orders/7", "--role", "customer"]);
+    assert_eq!(code, Some(2), "{stdout}{stderr}");
+    assert!(stderr.contains("orders.yaml:"), "{stderr}");
+}

@@ -50,11 +50,29 @@ pub enum ReloadError {
     Thread(#[source] std::io::Error),
 }
 
+#[derive(Debug, PartialEq)]
 enum Msg {
     /// Paths the watcher saw change.
     Changed(Vec<PathBuf>),
+    /// The watcher may have missed changes (its event queue overflowed, or it failed):
+    /// look at every file again, by content hash.
+    Rescan,
     Signal,
     Stop,
+}
+
+/// What the reload thread hears of a batch of debounced watch events.
+fn message(res: DebounceEventResult) -> Msg {
+    match res {
+        Ok(events) if events.iter().any(|e| e.need_rescan()) => Msg::Rescan,
+        Ok(events) => Msg::Changed(events.into_iter().flat_map(|e| e.event.paths).collect()),
+        Err(errors) => {
+            for e in errors {
+                tracing::warn!(error = %e, "file watch error; looking at the files again");
+            }
+            Msg::Rescan
+        }
+    }
 }
 
 /// The files to reload and where they go.
@@ -199,16 +217,8 @@ fn run(
     armed: std::sync::mpsc::SyncSender<()>,
 ) {
     let mut debouncer = watcher_tx.and_then(|tx| {
-        let handler = move |res: DebounceEventResult| match res {
-            Ok(events) => {
-                let paths = events.into_iter().flat_map(|e| e.event.paths).collect();
-                let _ = tx.send(Msg::Changed(paths));
-            }
-            Err(errors) => {
-                for e in errors {
-                    tracing::warn!(error = %e, "file watch error");
-                }
-            }
+        let handler = move |res: DebounceEventResult| {
+            let _ = tx.send(message(res));
         };
         match new_debouncer(DEBOUNCE, None, handler) {
             Ok(d) => Some(d),
@@ -275,6 +285,7 @@ fn run(
                     settle = Some(Instant::now() + SETTLE);
                 }
             }
+            Ok(Msg::Rescan) => r.reload(Trigger::Poll),
             Ok(Msg::Signal) => r.reload(Trigger::Signal),
             Err(RecvTimeoutError::Timeout) => {
                 if settle.is_some_and(|at| at <= Instant::now()) {
@@ -304,3 +315,6 @@ fn parent(file: &Path) -> PathBuf {
 fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
+
+#[cfg(test)]
+mod tests;

@@ -139,7 +139,10 @@ impl Connection {
         let service = service_fn(move |req| {
             let gw = gateway.clone();
             let peer = peer.clone();
-            async move { Ok::<_, std::convert::Infallible>(gw.handle(req, &peer).await) }
+            // hyper keeps a box the size of this future for every connection, idle or
+            // not (several KiB: the whole forward path); boxed here, that box holds a
+            // pointer and the future's memory lives only while a request does.
+            Box::pin(async move { Ok::<_, std::convert::Infallible>(gw.handle(req, &peer).await) })
         });
         let conn = builder.serve_connection_with_upgrades(io, service);
         if let Err(e) = watcher.watch(conn).await {

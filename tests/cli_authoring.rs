@@ -31,13 +31,22 @@ fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
+/// A temporary directory holding `files` (name, content), for a command to run in.
+fn workspace(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).unwrap();
+    }
+    dir
+}
+
 #[test]
 fn test_reports_a_failing_case_with_its_trace_and_exits_1() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("orders.yaml"), POLICY).unwrap();
-    std::fs::write(
-        dir.path().join("orders.tests.yaml"),
-        "policy: orders.yaml\ncases:\n\
+    let dir = workspace(&[
+        ("orders.yaml", POLICY),
+        (
+            "orders.tests.yaml",
+            "policy: orders.yaml\ncases:\n\
          \x20 - name: customers read orders\n\
          \x20   request: { method: GET, path: /orders/7 }\n\
          \x20   principal: { roles: [customer] }\n\
@@ -46,8 +55,8 @@ fn test_reports_a_failing_case_with_its_trace_and_exits_1() {
          \x20   request: { method: DELETE, path: /orders/7 }\n\
          \x20   principal: { roles: [customer], scopes: [orders:delete] }\n\
          \x20   expect: { status: 200 }\n",
-    )
-    .unwrap();
+        ),
+    ]);
     let out = scopegate(dir.path(), &["test", "orders.tests.yaml"]);
     let stdout = text(&out.stdout);
     assert_eq!(out.status.code(), Some(1), "{stdout}");
@@ -77,16 +86,16 @@ fn test_reports_a_failing_case_with_its_trace_and_exits_1() {
 
 #[test]
 fn test_exits_0_when_every_case_passes() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("orders.yaml"), POLICY).unwrap();
-    std::fs::write(
-        dir.path().join("ok.tests.yaml"),
-        "policy: orders.yaml\ncases:\n\
+    let dir = workspace(&[
+        ("orders.yaml", POLICY),
+        (
+            "ok.tests.yaml",
+            "policy: orders.yaml\ncases:\n\
          \x20 - name: no credentials\n\
          \x20   request: { method: GET, path: /orders/7 }\n\
          \x20   expect: { status: 401, reason: missing_credentials }\n",
-    )
-    .unwrap();
+        ),
+    ]);
     let out = scopegate(dir.path(), &["test", "ok.tests.yaml"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(text(&out.stdout).lines().last(), Some("1 passed, 0 failed"));
@@ -94,15 +103,15 @@ fn test_exits_0_when_every_case_passes() {
 
 #[test]
 fn test_verifies_token_principals_with_the_configs_issuers() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("orders.yaml"), POLICY).unwrap();
-    std::fs::write(
-        dir.path().join("scopegate.yaml"),
-        "upstream: { url: \"http://127.0.0.1:9\" }\npolicy: orders.yaml\n\
+    let dir = workspace(&[
+        ("orders.yaml", POLICY),
+        (
+            "scopegate.yaml",
+            "upstream: { url: \"http://127.0.0.1:9\" }\npolicy: orders.yaml\n\
          auth:\n  jwt:\n    issuers:\n      - issuer: scopegate\n        \
          keys: [{ alg: HS256, secret_env: CLI_TEST_SECRET }]\n        algorithms: [HS256]\n",
-    )
-    .unwrap();
+        ),
+    ]);
     let secret = "cli-test-secret-of-thirty-two-b!";
     let token = Command::new(env!("CARGO_BIN_EXE_scopegate"))
         .args([
@@ -199,12 +208,7 @@ fn openapi_regenerates_the_mittwald_routes() {
 
 #[test]
 fn openapi_refuses_a_swagger_2_document() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("s.json"),
-        "{\"swagger\": \"2.0\", \"paths\": {}}",
-    )
-    .unwrap();
+    let dir = workspace(&[("s.json", "{\"swagger\": \"2.0\", \"paths\": {}}")]);
     let out = scopegate(dir.path(), &["openapi", "s.json"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -217,12 +221,10 @@ fn openapi_refuses_a_swagger_2_document() {
 
 #[test]
 fn check_prints_warnings_and_still_exits_0() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("p.yaml"),
-        format!("{POLICY}  - {{ path: /orders/new, methods: [POST], scopes: [orders:delete] }}\n"),
-    )
-    .unwrap();
+    let dir = workspace(&[(
+        "p.yaml",
+        &format!("{POLICY}  - {{ path: /orders/new, methods: [POST], scopes: [orders:delete] }}\n"),
+    )]);
     let out = scopegate(dir.path(), &["check", "--policy", "p.yaml"]);
     let stderr = text(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stderr}");
@@ -246,12 +248,10 @@ fn check_prints_warnings_and_still_exits_0() {
 
 #[test]
 fn check_exits_1_with_located_errors() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("p.yaml"),
-        POLICY.replace("scopes: [orders:read]", "scopes: [orders:raed]"),
-    )
-    .unwrap();
+    let dir = workspace(&[(
+        "p.yaml",
+        &POLICY.replace("scopes: [orders:read]", "scopes: [orders:raed]"),
+    )]);
     let out = scopegate(dir.path(), &["check", "--policy", "p.yaml"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -267,13 +267,13 @@ fn check_exits_1_with_located_errors() {
 /// 1 denied, 2 error) and its JSON form.
 #[test]
 fn explain_prints_the_decision_and_exits_by_verdict() {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("orders.yaml"), POLICY).unwrap();
-    std::fs::write(
-        dir.path().join("scopegate.yaml"),
-        "upstream: { url: \"http://127.0.0.1:9\" }\npolicy: orders.yaml\n",
-    )
-    .unwrap();
+    let dir = workspace(&[
+        ("orders.yaml", POLICY),
+        (
+            "scopegate.yaml",
+            "upstream: { url: \"http://127.0.0.1:9\" }\npolicy: orders.yaml\n",
+        ),
+    ]);
     let explain = |args: &[&str]| {
         let mut all = vec!["explain", "-c", "scopegate.yaml"];
         all.extend_from_slice(args);
